@@ -1,0 +1,132 @@
+"""Objectives registered by name, selected by a config string (as in verl's ``core_algos``).
+
+Every objective is a function ``fn(batch, **params) -> ObjectiveOutput`` whose keyword
+parameters carry the defaults. A preset is the same function under another name with other
+defaults (``dmpo-ce`` = ``dmpo`` with ``divergence="ce"``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from dmpo.errors import DmpoError
+
+Kind = Literal["group", "pair", "forget"]
+KINDS: tuple[str, ...] = ("group", "pair", "forget")
+
+
+@dataclass
+class ObjectiveOutput:
+    """A scalar loss (with gradient) and detached float diagnostics."""
+
+    loss: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    name: str
+    kind: Kind
+    fn: Callable[..., ObjectiveOutput]
+    defaults: dict[str, Any]
+    paper: str = ""
+    oracle: str = ""
+    summary: str = ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every parameter with its default for this name (presets applied)."""
+        sig = inspect.signature(self.fn)
+        out = {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        out.update(self.defaults)
+        return out
+
+    def __call__(self, batch: Any, **params: Any) -> ObjectiveOutput:
+        valid = self.params
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise DmpoError(
+                f"objective {self.name!r} has no parameter(s) {unknown}; "
+                f"valid parameters: {sorted(valid)}"
+            )
+        return self.fn(batch, **{**self.defaults, **params})
+
+
+_REGISTRY: dict[str, ObjectiveSpec] = {}
+
+
+def register(
+    name: str,
+    kind: Kind,
+    *,
+    paper: str = "",
+    oracle: str = "",
+    summary: str = "",
+    **defaults: Any,
+) -> Callable[[Callable[..., ObjectiveOutput]], Callable[..., ObjectiveOutput]]:
+    """Decorator: register ``fn`` under ``name``; ``defaults`` override its keyword defaults."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def wrap(fn: Callable[..., ObjectiveOutput]) -> Callable[..., ObjectiveOutput]:
+        add(name, kind, fn, paper=paper, oracle=oracle, summary=summary, **defaults)
+        return fn
+
+    return wrap
+
+
+def add(
+    name: str,
+    kind: Kind,
+    fn: Callable[..., ObjectiveOutput],
+    *,
+    paper: str = "",
+    oracle: str = "",
+    summary: str = "",
+    **defaults: Any,
+) -> None:
+    """Register ``fn`` (or a preset of it, through ``defaults``) under ``name``."""
+    if name in _REGISTRY:
+        raise ValueError(f"objective {name!r} registered twice")
+    sig = inspect.signature(fn)
+    keyword = {p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    stray = sorted(set(defaults) - keyword)
+    if stray:
+        raise ValueError(f"preset {name!r} sets unknown parameters {stray} of {fn.__name__}")
+    _REGISTRY[name] = ObjectiveSpec(name, kind, fn, dict(defaults), paper, oracle, summary)
+
+
+def get(name: str) -> ObjectiveSpec:
+    """The objective registered as ``name``; call it as ``get(name)(batch, **params)``."""
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise DmpoError(f"unknown objective {name!r}; valid objectives: {sorted(_REGISTRY)}") from None
+
+
+def names(kind: Kind | None = None) -> list[str]:
+    """Registered names, optionally only those of one kind (group, pair, forget)."""
+    _load_all()
+    if kind is not None and kind not in KINDS:
+        raise DmpoError(f"unknown objective kind {kind!r}; valid kinds: {list(KINDS)}")
+    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+
+
+def specs() -> list[ObjectiveSpec]:
+    _load_all()
+    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+
+
+def _load_all() -> None:
+    # Modules register on import; importing the package imports them all.
+    import dmpo.objectives  # noqa: F401
