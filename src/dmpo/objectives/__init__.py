@@ -9,6 +9,7 @@ from dmpo.objectives.batch import ForgetBatch, GroupBatch, PairBatch
 from dmpo.objectives.registry import ObjectiveOutput, ObjectiveSpec, get, names, register, specs
 
 # Importing the modules registers their objectives (order: group, pair, forget).
+from dmpo.objectives import related  # noqa: F401
 
 
 __all__ = [

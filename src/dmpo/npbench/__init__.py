@@ -1,0 +1,25 @@
+"""NP-Bench: NP-hard optimisation problems with seeded generators, exact optima, strict
+validators, Quality Ratio scoring, prompts for text models and images for vision models.
+
+    from dmpo import npbench
+    task = npbench.get_task("tsp")
+    inst = task.generate(seed=0, difficulty="easy")
+    v = task.evaluate(inst, "...Answer: [0, 2, 1, 3, 0]")
+"""
+
+from dmpo.npbench.base import DIFFICULTIES, Instance, Solution, Task, Verdict, quality_ratio
+from dmpo.npbench.registry import TEXT_CATEGORIES, VISION_GROUPS, category_of, get_task, list_tasks
+
+__all__ = [
+    "DIFFICULTIES",
+    "TEXT_CATEGORIES",
+    "VISION_GROUPS",
+    "Instance",
+    "Solution",
+    "Task",
+    "Verdict",
+    "category_of",
+    "get_task",
+    "list_tasks",
+    "quality_ratio",
+]
