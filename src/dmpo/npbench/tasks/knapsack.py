@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class Knapsack(Task):
     answer_format = "A list of the chosen item ids, e.g. `Answer: [0, 3, 4]` (an empty list `[]` is allowed)."
 
     # (planted items, distractor items)
-    SIZES = {
+    SIZES: ClassVar[dict[str, tuple]] = {
         "tiny": ((2, 3), (2, 3)),
         "easy": ((6, 10), (8, 15)),
         "medium": ((8, 12), (15, 25)),
