@@ -35,7 +35,9 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
         raise DmpoError(f"{name} must be one of {list(options)}, got {value!r}")
 
 
-def _token_inputs(batch: GroupBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _token_inputs(
+    batch: GroupBatch,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(real-token bool mask, mask as float, logps, old_logps), padding set to 0.
 
     Padding is zeroed so that ``exp`` or ``0·inf`` on arbitrary pad values cannot make NaN.
@@ -109,7 +111,9 @@ def disco(
 
     real, mask, logps, old = _token_inputs(batch)
     log_ratio = torch.where(real, logps - old, 0.0)
-    scores = masked_mean(logps, mask) if score == "logL" else masked_mean(torch.exp(log_ratio), mask)
+    scores = (
+        masked_mean(logps, mask) if score == "logL" else masked_mean(torch.exp(log_ratio), mask)
+    )
 
     index, k = group_index(batch.group_ids)
     positive = batch.rewards > threshold
@@ -212,7 +216,7 @@ def dgpo_token_weights(
 
 
 def _clipped_surrogate(
-    log_ratio: torch.Tensor, token_advantages: torch.Tensor, eps_low: float, eps_high: float
+    log_ratio: torch.Tensor, token_advantages: torch.Tensor, epsilon_low: float, epsilon_high: float
 ) -> torch.Tensor:
     """ℓ_t = −min(ρ_t·A_t, clip(ρ_t, 1−ε_low, 1+ε_high)·A_t), ρ_t = exp(lp_t − old_t).
 
@@ -220,7 +224,7 @@ def _clipped_surrogate(
     merged with the GRPO family's in ``group.py``.
     """
     ratio = torch.exp(log_ratio)
-    clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    clipped = torch.clamp(ratio, 1.0 - epsilon_low, 1.0 + epsilon_high)
     return -torch.minimum(ratio * token_advantages, clipped * token_advantages)
 
 
@@ -237,8 +241,8 @@ def dgpo(
     vocab_size: int | None = None,
     kappa: float = 1.0,
     tau: float = 0.5,
-    eps_low: float = 0.2,
-    eps_high: float = 0.2,
+    epsilon_low: float = 0.2,
+    epsilon_high: float = 0.2,
     scale_rewards: str = "group",
     adv_eps: float = 1e-4,
 ) -> ObjectiveOutput:
@@ -262,7 +266,9 @@ def dgpo(
             "squared Hellinger distance to the reference, from full-vocabulary logits)"
         )
     if vocab_size is None or vocab_size < 2:
-        raise DmpoError(f"dgpo needs vocab_size >= 2 (the policy's vocabulary size), got {vocab_size}")
+        raise DmpoError(
+            f"dgpo needs vocab_size >= 2 (the policy's vocabulary size), got {vocab_size}"
+        )
     if tau <= 0 or kappa < 0:
         raise DmpoError(f"dgpo needs tau > 0 and kappa >= 0, got tau={tau}, kappa={kappa}")
 
@@ -280,13 +286,13 @@ def dgpo(
     token_advantages = advantages.unsqueeze(-1) * weights
 
     log_ratio = torch.where(real, logps - old, 0.0)
-    per_token = _clipped_surrogate(log_ratio, token_advantages, eps_low, eps_high)
+    per_token = _clipped_surrogate(log_ratio, token_advantages, epsilon_low, epsilon_high)
     loss = masked_mean(per_token, mask).mean()
 
     with torch.no_grad():
         ratio = torch.exp(log_ratio)
-        clipped = ((ratio < 1 - eps_low) & (token_advantages < 0)) | (
-            (ratio > 1 + eps_high) & (token_advantages > 0)
+        clipped = ((ratio < 1 - epsilon_low) & (token_advantages < 0)) | (
+            (ratio > 1 + epsilon_high) & (token_advantages > 0)
         )
         n_real = mask.sum().clamp(min=1)
         metrics = {
