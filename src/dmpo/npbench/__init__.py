@@ -8,18 +8,29 @@ validators, Quality Ratio scoring, prompts for text models and images for vision
 """
 
 from dmpo.npbench.base import DIFFICULTIES, Instance, Solution, Task, Verdict, quality_ratio
+from dmpo.npbench.io import load, load_predictions, save_hf, save_jsonl
 from dmpo.npbench.registry import TEXT_CATEGORIES, VISION_GROUPS, category_of, get_task, list_tasks
+from dmpo.npbench.scoring import ItemScore, format_table, score_completions, score_item, summarize
 
 __all__ = [
     "DIFFICULTIES",
     "TEXT_CATEGORIES",
     "VISION_GROUPS",
     "Instance",
+    "ItemScore",
     "Solution",
     "Task",
     "Verdict",
     "category_of",
+    "format_table",
     "get_task",
     "list_tasks",
+    "load",
+    "load_predictions",
     "quality_ratio",
+    "save_hf",
+    "save_jsonl",
+    "score_completions",
+    "score_item",
+    "summarize",
 ]

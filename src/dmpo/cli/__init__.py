@@ -1,0 +1,1 @@
+"""The ``dmpo`` command line."""
