@@ -243,11 +243,14 @@ class Task(ABC):
         return self.evaluate(instance, completion).reward
 
     def prompt(self, instance: Instance | dict, style: str = "nl") -> str:
-        """``nl``: the benchmark's seven-section prompt; ``compact``: a short encoding."""
+        """``nl``: the benchmark's seven-section prompt; ``compact``: the task name and a short
+        encoding, one item per line, after which a model writes ``Answer: ...``."""
         question = instance.question if isinstance(instance, Instance) else instance
         self.validate_question(question)
         if style == "compact":
-            return f"{self.name}\n{self.compact_question(question)}\nAnswer:"
+            # The completion itself carries "Answer: ...", so that rewards read it the same way
+            # whatever the prompt style.
+            return f"{self.name}\n{self.compact_question(question)}\n"
         if style == "nl":
             return self._nl_prompt(question)
         raise DmpoError(f"unknown prompt style {style!r}; valid: ['nl', 'compact']")
