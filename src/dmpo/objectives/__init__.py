@@ -10,6 +10,7 @@ from dmpo.objectives.registry import ObjectiveOutput, ObjectiveSpec, get, names,
 
 # Importing the modules registers their objectives (order: group, pair, forget).
 from dmpo.objectives import related  # noqa: F401
+from dmpo.objectives import forget, pair  # noqa: F401
 
 
 __all__ = [
