@@ -11,6 +11,7 @@ from dmpo.objectives.registry import ObjectiveOutput, ObjectiveSpec, get, names,
 # Importing the modules registers their objectives (order: group, pair, forget).
 from dmpo.objectives import related  # noqa: F401
 from dmpo.objectives import forget, pair  # noqa: F401
+from dmpo.objectives.pairs import best_vs_worst, pair_batch_from_group, pairs_above_margin
 
 
 __all__ = [
@@ -19,8 +20,11 @@ __all__ = [
     "ObjectiveOutput",
     "ObjectiveSpec",
     "PairBatch",
+    "best_vs_worst",
     "get",
     "names",
+    "pair_batch_from_group",
+    "pairs_above_margin",
     "register",
     "specs",
 ]
