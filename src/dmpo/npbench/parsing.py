@@ -31,7 +31,9 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 _STRIP_CHARS = " \t\r\n*`\"'"
-_CONTINUES_RE = re.compile(r"\s*[-+*/%^&|\[\(\{\d]")
+# After a bracketed group, these continue the answer on the same line: an operator (an
+# expression, rejected later), another group, or ", (" (bare tuples "(0, 1), (2, 3)").
+_CONTINUES_RE = re.compile(r"\s*(?:[-+*/%^&|\[\(\{\d]|[,;]\s*[\[\(\{])")
 
 
 def extract_answer(text: Any) -> str | None:
