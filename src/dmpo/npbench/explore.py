@@ -51,7 +51,10 @@ def explore_answers(
         if rng.random() < restart_prob:
             current = start
         candidate = _edit(copy.deepcopy(current), rng, ids)
-        text = task.format_answer(candidate)
+        try:
+            text = task.format_answer(candidate)
+        except (ValueError, TypeError):  # an edit broke the answer's shape (a short tuple)
+            continue
         verdict = task.evaluate(instance, f"Answer: {text}")
         if verdict.valid:
             current = candidate

@@ -30,6 +30,10 @@ _TOKEN_RE = re.compile(
     )""",
     re.VERBOSE,
 )
+# Fast path for the common case, a flat bracketed list of plain ints: "[0, 2, 1]", "(3,4)".
+_FLAT_RE = re.compile(r"([\[\(]?)\s*(?:[+-]?\d{1,12}\s*,\s*)*(?:[+-]?\d{1,12}\s*,?)?\s*([\]\)]?)")
+_BRACKET_PAIRS = {"[": "]", "(": ")", "": ""}
+_INT_RE = re.compile(r"[+-]?\d+")
 _STRIP_CHARS = " \t\r\n*`\"'"
 # After a bracketed group, these continue the answer on the same line: an operator (an
 # expression, rejected later), another group, or ", (" (bare tuples "(0, 1), (2, 3)").
@@ -40,9 +44,7 @@ def extract_answer(text: Any) -> str | None:
     """The answer text after the last ``Answer:``, cleaned of markdown; None if there is none."""
     if not isinstance(text, str):
         return None
-    last = None
-    for last in _ANSWER_RE.finditer(text):  # noqa: B007 - we want the last match
-        pass
+    last = _last_answer_marker(text)
     if last is None:
         return None
     rest = text[last.end() :].lstrip(_STRIP_CHARS)
@@ -62,6 +64,22 @@ def extract_answer(text: Any) -> str | None:
     if not rest or len(rest) > MAX_ANSWER_CHARS:
         return None
     return rest
+
+
+def _last_answer_marker(text: str) -> re.Match | None:
+    # Scanning backwards from the end is much cheaper than finding every match in a long
+    # completion; the validator runs inside the training loop.
+    end = len(text)
+    while end > 0:
+        idx = max(text.rfind("nswer", 0, end), text.rfind("NSWER", 0, end))
+        if idx < 1:
+            return None
+        if text[idx - 1] in "Aa":
+            match = _ANSWER_RE.match(text, idx - 1)
+            if match:
+                return match
+        end = idx + 4  # the next search ends before this "nswer"'s last letter
+    return None
 
 
 def _unbox(s: str) -> str:
@@ -94,6 +112,9 @@ def parse_structure(answer: Any) -> list | None:
     appears (floats, bools, words, operators, unbalanced or mismatched brackets)."""
     if not isinstance(answer, str) or len(answer) > MAX_ANSWER_CHARS:
         return None
+    flat = _FLAT_RE.fullmatch(answer)
+    if flat and _BRACKET_PAIRS.get(flat.group(1)) == flat.group(2):
+        return [int(v) for v in _INT_RE.findall(answer)]
     tokens = _TOKEN_RE.findall(answer)
     if not tokens:
         return None
