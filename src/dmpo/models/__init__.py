@@ -1,0 +1,17 @@
+"""Models: the built-in tiny decoder and loading any causal LM by folder or hub id.
+
+    from dmpo.models import build_tiny_model, load_model_and_tokenizer
+    path = build_tiny_model("runs/tiny")          # offline, seconds
+    model, tokenizer = load_model_and_tokenizer(path)
+
+Needs the ``trl`` extra (transformers, tokenizers); importing this package does not import them.
+"""
+
+from dmpo.models.tiny import (
+    build_tiny_model,
+    build_tokenizer,
+    load_model_and_tokenizer,
+    resolve_model_source,
+)
+
+__all__ = ["build_tiny_model", "build_tokenizer", "load_model_and_tokenizer", "resolve_model_source"]

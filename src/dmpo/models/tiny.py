@@ -1,0 +1,161 @@
+"""The built-in tiny model: a character-level tokenizer and a small Llama decoder, built offline.
+
+No model hub is needed: ``build_tiny_model`` writes a folder that ``AutoModelForCausalLM`` and
+``AutoTokenizer`` (or :func:`load_model_and_tokenizer`) reload with ``HF_HUB_OFFLINE=1``. One token
+per character suits NP-Bench's compact prompts (digits, brackets, commas, short words), so a model
+of a few hundred thousand parameters can learn the answer format on a CPU.
+
+The architecture is Llama on purpose: with a Qwen2 config, ``AutoTokenizer`` substitutes Qwen's own
+tokenizer class and silently drops characters of a custom vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+from typing import Any
+
+from dmpo.errors import DmpoError
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, EOS, UNK)
+# Printable ASCII (space to tilde) and newline; tabs and other whitespace map to <unk>.
+CHARACTERS: tuple[str, ...] = (*(chr(c) for c in range(32, 127)), "\n")
+_CHARACTER_SET = set(CHARACTERS)
+assert set(string.digits) <= _CHARACTER_SET
+
+
+def build_tokenizer() -> Any:
+    """A ``PreTrainedTokenizerFast`` with one token per character, left padding, and a BOS prefix."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *CHARACTERS))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    # [\s\S] matches every character, newline included, in any regex flavour.
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        padding_side="left",
+        truncation_side="left",
+        clean_up_tokenization_spaces=False,
+        model_max_length=1 << 30,
+    )
+
+
+def build_tiny_model(
+    output_dir: str | os.PathLike,
+    *,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+    max_position_embeddings: int = 1024,
+) -> Path:
+    """Build a randomly initialised Llama decoder and its character tokenizer in ``output_dir``.
+
+    Same arguments, same weights (the initialisation draws from its own seeded RNG and leaves the
+    global one untouched). Returns the folder, loadable by ``from_pretrained`` offline.
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    if hidden_size <= 0 or num_layers <= 0 or heads <= 0:
+        raise DmpoError(
+            f"hidden_size, num_layers and heads must be positive, got {hidden_size}, {num_layers}, {heads}"
+        )
+    if hidden_size % heads != 0 or (hidden_size // heads) % 2 != 0:
+        raise DmpoError(
+            f"hidden_size ({hidden_size}) must be divisible by heads ({heads}) into an even head size "
+            "(rotary embeddings rotate pairs of dimensions)"
+        )
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=4 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    path = Path(output_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _looks_like_local_path(name: str) -> bool:
+    # A hub id is "name" or "org/name"; anything else with a separator is meant as a folder.
+    return (
+        os.path.isabs(name)
+        or name.startswith((".", "~"))
+        or name.count("/") > 1
+        or (os.sep != "/" and os.sep in name)
+    )
+
+
+def resolve_model_source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
+    """(what to pass to ``from_pretrained``, whether it is a local folder).
+
+    An existing folder is local; a name that can only be a path (absolute, ``./``, ``~``, or more
+    than one ``/``) but does not exist raises DmpoError; anything else is taken as a hub id.
+    """
+    name = os.fspath(name_or_path)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return str(local), True
+    if local.exists():
+        raise DmpoError(f"model path {name!r} is a file; give the folder written by save_pretrained")
+    if _looks_like_local_path(name):
+        raise DmpoError(
+            f"model path {name!r} does not exist; build the tiny model with "
+            "dmpo.models.build_tiny_model(path) or give an existing folder or hub id"
+        )
+    return name, False
+
+
+def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: Any) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer from a local folder or a hub id.
+
+    A local folder is read without touching the network. Anything else is passed to
+    ``from_pretrained`` as a hub id (it needs a network or a filled cache). The tokenizer pads on
+    the left (generation needs it) and gets ``pad_token = eos_token`` when it has none. A folder
+    that does not exist, or a hub id that cannot be loaded, raises DmpoError.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name = os.fspath(name_or_path)
+    source, offline = resolve_model_source(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline, **model_kwargs)
+    except OSError as exc:
+        where = "folder" if offline else "hub id (is the network reachable, or HF_HUB_OFFLINE set?)"
+        raise DmpoError(f"could not load a causal LM from {where} {name!r}: {exc}") from exc
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
