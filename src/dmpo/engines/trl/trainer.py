@@ -1,0 +1,354 @@
+"""``GroupObjectiveTrainer`` (shown to users as ``DMPOTrainer``): TRL's ``GRPOTrainer`` trained with
+any group objective of ``dmpo.objectives``, the way TRL's own ``GMPOTrainer`` swaps the loss.
+
+What TRL does and we keep: sampling (transformers ``generate`` or vLLM), reward functions,
+advantages, reference model, PEFT, accelerate/DeepSpeed/FSDP, checkpoints, logging.
+What changes:
+
+- ``_compute_loss`` builds a :class:`~dmpo.objectives.GroupBatch` (per-token log-probs from TRL's
+  own forward pass, old and reference log-probs when TRL has them, the completion mask, *raw*
+  rewards, group ids, TRL's advantages, the token count of the optimisation batch) and calls the
+  objective named in the config.
+- Raw rewards and group ids are attached to each generation batch
+  (``_calculate_rewards`` keeps the gathered rewards, ``_generate_and_score_completions`` slices
+  this process's rows, which are still in group order there).
+- Group integrity (``group_split="whole"``, the default). TRL's ``RepeatSampler`` emits a
+  prompt's G completions consecutively, and accelerate hands each process a contiguous block of
+  ``per_device_train_batch_size × steps_per_generation`` rows; with the per-device batch a
+  multiple of G (the config enforces it) every block holds whole groups, so no group straddles
+  processes. TRL then shuffles rows and cuts the block into ``steps_per_generation``
+  micro-batches, which scatters groups; ``_prepare_inputs`` here shuffles whole groups instead,
+  so every micro-batch holds whole groups.
+- ``group_split="coefficient"`` (DMPO family): rows are shuffled and split as in TRL; the DM term's
+  per-completion coefficients c_k = ∂L_DM/∂φ_k are computed at sampling time over the whole
+  global batch (φ gathered across processes) and enter the loss as Σ sg[c_k]·φ_k.
+- Every reward function is wrapped by :func:`~dmpo.engines.trl.rewards.safe_reward`: one that
+  raises or runs past ``reward_timeout`` costs the completions concerned their reward.
+
+Logged every step (TRL's ``_metrics``, so they reach every ``report_to`` backend): TRL's own
+(reward, reward_std, frac_reward_zero_std, entropy, completions/…), the objective's
+diagnostics (DMPO: dm_loss, max_p, max_q, entropy_q, zero_signal_frac; clip ratios, kl,
+advantage_abs_mean), ``group/zero_std_frac`` (groups whose raw rewards span ≤ 1e-5) and the
+reward functions' own metrics (``npbench/distinct_valid_answers`` and others from the NP-Bench
+reward, ``reward_failures/<name>``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from trl import GRPOTrainer
+from trl.extras.profiling import profiling_decorator
+from trl.trainer.utils import (
+    is_async_callable,
+    shuffle_sequence_dict,
+    split_pixel_values_by_grid,
+    split_tensor_dict,
+    unsplit_pixel_values_by_grid,
+)
+
+from dmpo import objectives
+from dmpo.engines.trl.config import GroupObjectiveConfig
+from dmpo.engines.trl.rewards import safe_reward
+from dmpo.errors import DmpoError
+from dmpo.models.tiny import resolve_model_source
+from dmpo.objectives.common import sequence_logps
+from dmpo.objectives.dmpo import dm_coefficients
+from dmpo.objectives.group import ZERO_SIGNAL_TOL
+
+# Parameters of the DM term alone (those of dm_coefficients), for the coefficient form.
+_DM_PARAMS = tuple(
+    name
+    for name, p in inspect.signature(dm_coefficients).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("advantages", "length_normalize")
+)
+# Forward-pass inputs TRL passes for multimodal models; forwarded untouched.
+_MULTIMODAL_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
+)
+
+
+def shuffle_whole_groups(batch: dict[str, Any], group_ids: torch.Tensor) -> dict[str, Any]:
+    """Permute the rows of ``batch`` group by group: groups in random order, each kept contiguous
+    (rows of a group in their original order). Values are tensors with rows first, 0-dim
+    tensors (kept), lists (permuted) or None, as in TRL's ``shuffle_sequence_dict``."""
+    _, index = torch.unique(group_ids.cpu(), return_inverse=True)
+    rank = torch.randperm(int(index.max()) + 1 if index.numel() else 0)[index]
+    order = torch.argsort(rank, stable=True)
+
+    def permute(value: Any) -> Any:
+        if value is None or (isinstance(value, torch.Tensor) and value.ndim == 0):
+            return value
+        if isinstance(value, torch.Tensor):
+            return value[order.to(value.device)]
+        return [value[i] for i in order.tolist()]
+
+    return {key: permute(value) for key, value in batch.items()}
+
+
+class GroupObjectiveTrainer(GRPOTrainer):
+    """Train with a group objective from ``dmpo.objectives`` (default DMPO) on TRL's GRPO machinery.
+
+    Same arguments as ``trl.GRPOTrainer``; ``args`` must be a :class:`GroupObjectiveConfig`
+    (``DMPOConfig``). Example::
+
+        from dmpo.engines.trl import DMPOConfig, DMPOTrainer, build_npbench_dataset, npbench_reward
+        args = DMPOConfig.for_cpu(output_dir="runs/dmpo", num_generations=8,
+                                  per_device_train_batch_size=8, max_completion_length=32)
+        trainer = DMPOTrainer("path/to/model", reward_funcs=npbench_reward, args=args,
+                              train_dataset=build_npbench_dataset("knapsack"))
+        trainer.train()
+    """
+
+    _tag_names: ClassVar[list[str]] = ["trl", "dmpo"]
+    _name = "DMPO"
+
+    def __init__(
+        self,
+        model: Any,
+        reward_funcs: Any = None,
+        args: GroupObjectiveConfig | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if args is None:
+            name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+            args = GroupObjectiveConfig(output_dir=f"{os.path.basename(name.rstrip('/'))}-DMPO")
+        if not isinstance(args, GroupObjectiveConfig):
+            raise DmpoError(
+                f"args must be a GroupObjectiveConfig (DMPOConfig), got {type(args).__name__}; "
+                "every GRPOConfig field is accepted by DMPOConfig"
+            )
+        if isinstance(model, (str, os.PathLike)):
+            model = resolve_model_source(model)[0]
+        _check_dataset(train_dataset, "train_dataset", needs_prompt=kwargs.get("environment_factory") is None)
+        if eval_dataset is not None and not isinstance(eval_dataset, dict):
+            _check_dataset(eval_dataset, "eval_dataset", needs_prompt=True)
+        super().__init__(
+            model,
+            reward_funcs=_guard_reward_funcs(reward_funcs, args.reward_timeout),
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            **kwargs,
+        )
+        self.group_objective = objectives.get(args.objective)
+        self.group_objective_params = args.objective_params()
+        self._coefficient_form = args.group_split == "coefficient"
+        self._gathered_rewards_per_func: torch.Tensor | None = None
+
+    # ---- sampling and scoring ---------------------------------------------------------------
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._gathered_rewards_per_func = rewards_per_func  # [rows of all processes, functions]
+        return rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        device = output["completion_ids"].device
+        num_rows = output["completion_ids"].size(0)
+
+        # Raw reward of each completion: the weighted sum over reward functions; a completion no
+        # function could score (all None) counts as 0, like a failed reward.
+        per_func = self._gathered_rewards_per_func
+        weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+        all_rewards = (torch.nan_to_num(per_func, nan=0.0) * weights).sum(dim=1)
+        # Rows are process-major and, within the global batch, a prompt's G completions are adjacent.
+        all_group_ids = torch.arange(all_rewards.numel(), device=device) // group_size
+        local = slice(self.accelerator.process_index * num_rows, (self.accelerator.process_index + 1) * num_rows)
+        output["rewards"] = all_rewards[local].to(device)
+        output["group_ids"] = all_group_ids[local]
+        eos_and_pad = torch.tensor([*self.eos_token_ids, self._tokenizer.pad_token_id], device=device)
+        output["truncated"] = ~torch.isin(output["completion_ids"], eos_and_pad).any(dim=1)
+
+        grouped = all_rewards.view(-1, group_size)
+        spread = grouped.max(dim=1).values - grouped.min(dim=1).values
+        self._metrics[mode]["group/zero_std_frac"].append((spread <= ZERO_SIGNAL_TOL).float().mean().item())
+
+        if self._coefficient_form:
+            output["dm_coefficients"] = self._dm_coefficients(output, all_rewards, all_group_ids, local, mode)
+        return output
+
+    def _dm_coefficients(
+        self,
+        output: dict[str, Any],
+        all_rewards: torch.Tensor,
+        all_group_ids: torch.Tensor,
+        local: slice,
+        mode: str,
+    ) -> torch.Tensor:
+        """c_k = ∂L_DM/∂φ_k at sampling time over the whole global batch; this process's rows.
+
+        Scaled by processes × steps_per_generation in training, which undoes the division of each
+        micro-batch loss by the accumulation steps and the averaging of gradients over processes,
+        so that the summed gradient of the DM term is that of L_DM over the generation batch.
+        """
+        mask = output["completion_mask"]
+        if "tool_mask" in output:
+            mask = mask * output["tool_mask"]
+        old_logps = output.get("old_per_token_logps")
+        if old_logps is None:
+            input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+            attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+            batch_size = (
+                self.args.per_device_train_batch_size if mode == "train" else self.args.per_device_eval_batch_size
+            )
+            with torch.no_grad():
+                old_logps, _, _ = self._get_per_token_logps_and_entropies(
+                    self.model,
+                    input_ids,
+                    attention_mask,
+                    output["completion_ids"].size(1),
+                    batch_size=batch_size,
+                    **{k: output[k] for k in _MULTIMODAL_KEYS if k in output},
+                )
+        params = self.group_objective_params
+        phi = sequence_logps(old_logps.float(), mask.float(), average=params["length_normalize"])
+        all_phi = self.accelerator.gather(phi).detach().requires_grad_(True)
+        all_advantages = self.accelerator.gather(output["advantages"].float())
+        batch = objectives.GroupBatch(
+            logps=all_phi.unsqueeze(1),
+            mask=torch.ones_like(all_phi).unsqueeze(1),
+            rewards=all_rewards.to(all_phi.device),
+            group_ids=all_group_ids.to(all_phi.device),
+            advantages=all_advantages,
+        )
+        dm_params = {name: params[name] for name in _DM_PARAMS if name in params}
+        with torch.enable_grad():
+            out = self.group_objective(batch, **dm_params, base="none", lam=1.0, length_normalize=True)
+            (coefficients,) = torch.autograd.grad(out.loss, all_phi)
+        for name, value in out.metrics.items():
+            self._metrics[mode][name].append(value)
+        scale = self.accelerator.num_processes * self.args.steps_per_generation if mode == "train" else 1
+        return (coefficients[local] * scale).to(mask.device)
+
+    # ---- group-aware batching ---------------------------------------------------------------
+    @profiling_decorator
+    def _prepare_inputs(self, generation_batch):
+        # TRL's _prepare_inputs, with the row shuffle replaced by a shuffle of whole groups.
+        if not self.model.training:
+            return self._generate_and_score_completions(generation_batch)
+        generate_every = self.args.steps_per_generation * self.num_iterations
+        if self._step % generate_every == 0 or self._buffered_inputs is None:
+            batch = self._generate_and_score_completions(generation_batch)
+            batch = split_pixel_values_by_grid(batch)
+            if self._coefficient_form:
+                batch = shuffle_sequence_dict(batch)
+            else:
+                batch = shuffle_whole_groups(batch, batch["group_ids"])
+            micro_batches = split_tensor_dict(batch, self.args.steps_per_generation)
+            self._buffered_inputs = [unsplit_pixel_values_by_grid(b) for b in micro_batches]
+        return self._buffered_inputs[self._step % self.args.steps_per_generation]
+
+    # ---- the loss ---------------------------------------------------------------------------
+    def _compute_loss(self, model, inputs):
+        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
+        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        per_token_logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model,
+            input_ids,
+            attention_mask,
+            completion_ids.size(1),
+            compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled,
+            **{k: inputs.get(k) for k in _MULTIMODAL_KEYS},
+        )
+        mode = "train" if self.model.training else "eval"
+        # TRL's num_items_in_batch counts the generation batch of all processes; one micro-batch's
+        # share of it is what the objective's "dapo" normaliser expects before the division below.
+        num_items = inputs["num_items_in_batch"] / self.accelerator.num_processes
+        if mode == "train":
+            num_items = num_items / self.args.steps_per_generation
+        batch = objectives.GroupBatch(
+            logps=per_token_logps,
+            mask=mask,
+            rewards=inputs["rewards"],
+            group_ids=inputs["group_ids"],
+            old_logps=inputs.get("old_per_token_logps"),
+            ref_logps=inputs.get("ref_per_token_logps"),
+            advantages=inputs["advantages"],
+            entropies=entropies,
+            truncated=inputs["truncated"],
+            num_items_in_batch=num_items,
+        )
+        params = self.group_objective_params
+        if self._coefficient_form:
+            params = {**params, "dm_form": "coefficient", "coefficients": inputs["dm_coefficients"]}
+        out = self.group_objective(batch, **params)
+
+        # As TRL: each micro-batch's loss is divided by the accumulation steps (HF's own scaling is off).
+        normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
+        loss = out.loss / normalizer
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * aux_loss / normalizer
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
+        self._log_loss_metrics(mode, out.metrics, entropies, mask)
+        return loss
+
+    def _log_loss_metrics(
+        self, mode: str, metrics: dict[str, float], entropies: torch.Tensor, mask: torch.Tensor
+    ) -> None:
+        """Objective diagnostics (mean over processes) and TRL's token entropy, in one reduction."""
+        if self._coefficient_form:
+            # The DM diagnostics were logged at sampling time over whole groups; the micro-batch's
+            # own, over partial groups, would mislead.
+            metrics = {k: v for k, v in metrics.items() if k not in _DM_DIAGNOSTICS}
+        names = list(metrics)
+        entropy_stats = torch.stack([(entropies.detach() * mask).sum(), mask.sum()]).float()
+        values = torch.tensor(list(metrics.values()), dtype=torch.float32, device=entropy_stats.device)
+        total = self.accelerator.reduce(torch.cat([entropy_stats, values]), reduction="sum")
+        self._metrics[mode]["entropy"].append((total[0] / total[1].clamp(min=1.0)).item())
+        processes = self.accelerator.num_processes
+        for name, value in zip(names, (total[2:] / processes).tolist()):
+            self._metrics[mode][name].append(value)
+
+
+_DM_DIAGNOSTICS = ("dm_loss", "max_p", "max_q", "entropy_q", "zero_signal_frac")
+
+
+def _check_dataset(dataset: Any, name: str, *, needs_prompt: bool) -> None:
+    if dataset is None:
+        return
+    if hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise DmpoError(f"{name} is empty; build one with dmpo.engines.trl.build_npbench_dataset(...)")
+    columns = getattr(dataset, "column_names", None)
+    if needs_prompt and columns is not None and "prompt" not in columns:
+        raise DmpoError(f"{name} needs a 'prompt' column; it has {columns}")
+
+
+def _guard_reward_funcs(reward_funcs: Any, timeout_s: float | None) -> Any:
+    """Wrap plain (synchronous, non-model) reward functions with ``safe_reward``."""
+    if reward_funcs is None:
+        return None
+    funcs = reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]
+    guarded = []
+    for func in funcs:
+        plain = callable(func) and not isinstance(func, (str, nn.Module)) and not is_async_callable(func)
+        guarded.append(safe_reward(func, timeout_s=timeout_s) if plain and not _is_guarded(func) else func)
+    return guarded
+
+
+def _is_guarded(func: Any) -> bool:
+    return bool(getattr(func, "dmpo_guarded", False))
+
+
+DMPOTrainer = GroupObjectiveTrainer

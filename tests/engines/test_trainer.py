@@ -1,0 +1,291 @@
+"""Real training steps of DMPOTrainer on the tiny model: every group objective, the λ=0 and TRL
+oracles, group integrity, raw rewards, failing rewards, LoRA, resume, and clear errors."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+
+import pytest
+
+from dmpo.errors import DmpoError
+
+pytest.importorskip("trl")
+pytestmark = pytest.mark.trl
+
+import torch  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from dmpo.engines.trl import DMPOConfig, DMPOTrainer  # noqa: E402
+
+G = 4
+GROUP_OBJECTIVES = [
+    "grpo", "bnpo", "dapo", "dr_grpo", "gspo",
+    "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "disco", "brain",
+]  # fmt: skip
+
+
+def digit_reward(completions, **kwargs):
+    """1 for a completion with at least two digits: about a third of the tiny model's samples."""
+    return [float(sum(ch.isdigit() for ch in text) >= 2) for text in completions]
+
+
+def config(tmp_path, **kwargs) -> DMPOConfig:
+    base = {
+        "output_dir": str(tmp_path / "run"),
+        "num_generations": G,
+        "per_device_train_batch_size": 2 * G,
+        "max_completion_length": 12,
+        "max_steps": 2,
+        "learning_rate": 1e-2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "seed": 0,
+        "disable_tqdm": True,
+    }
+    return DMPOConfig.for_cpu(**{**base, **kwargs})
+
+
+def trl_config(tmp_path, **kwargs) -> GRPOConfig:
+    base = config(tmp_path).to_dict()
+    keep = {k: base[k] for k in ("output_dir", "num_generations", "per_device_train_batch_size",
+                                 "max_completion_length", "max_steps", "learning_rate", "logging_steps",
+                                 "save_strategy", "seed", "disable_tqdm")}  # fmt: skip
+    return GRPOConfig(use_cpu=True, bf16=False, report_to="none", **{**keep, **kwargs})
+
+
+def parameters(model) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def train(model_path, dataset, args, *, trainer_cls=DMPOTrainer, reward=digit_reward, **kwargs):
+    trainer = trainer_cls(str(model_path), reward_funcs=reward, args=args, train_dataset=dataset, **kwargs)
+    before = parameters(trainer.model)
+    trainer.train()
+    return trainer, before, parameters(trainer.model)
+
+
+def logged(trainer, key) -> list[float]:
+    return [row[key] for row in trainer.state.log_history if key in row]
+
+
+# ---- every objective trains -----------------------------------------------------------------
+@pytest.mark.parametrize("objective", GROUP_OBJECTIVES)
+def test_each_group_objective_trains(tiny_model_path, knapsack_dataset, tmp_path, objective):
+    trainer, before, after = train(tiny_model_path, knapsack_dataset, config(tmp_path, objective=objective))
+    assert trainer.state.global_step == 2
+    losses = logged(trainer, "loss")
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert any(not torch.equal(before[k], after[k]) for k in before), "no parameter changed"
+    assert all(torch.isfinite(p).all() for p in after.values())
+    for key in ("reward", "entropy", "group/zero_std_frac", "frac_reward_zero_std"):
+        assert len(logged(trainer, key)) == 2, key
+    if objective.startswith("dmpo"):
+        for key in ("dm_loss", "max_p", "max_q", "entropy_q", "zero_signal_frac"):
+            values = logged(trainer, key)
+            assert len(values) == 2 and all(math.isfinite(v) for v in values), key
+        assert all(1 / G - 1e-6 <= v <= 1 + 1e-6 for v in logged(trainer, "max_q"))
+
+
+# ---- oracles --------------------------------------------------------------------------------
+def test_dmpo_with_lambda_zero_is_grpo(tiny_model_path, knapsack_dataset, tmp_path):
+    _, _, dmpo = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", objective="dmpo", dmpo_lambda=0.0))
+    _, before, grpo = train(tiny_model_path, knapsack_dataset, config(tmp_path / "b", objective="grpo"))
+    assert any(not torch.equal(before[k], grpo[k]) for k in before)
+    for name in grpo:
+        assert torch.equal(dmpo[name], grpo[name]), name
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo"])
+def test_one_step_matches_trls_own_grpo_trainer(tiny_model_path, knapsack_dataset, tmp_path, loss_type):
+    # One generation batch, two micro-batches: the same rows in both trainers, grouped differently.
+    common = {"max_steps": 1, "optim": "sgd", "learning_rate": 0.5, "gradient_accumulation_steps": 2,
+              "per_device_train_batch_size": G}  # fmt: skip
+    _, before, ours = train(
+        tiny_model_path, knapsack_dataset, config(tmp_path / "a", objective=loss_type, epsilon_high=0.2, **common)
+    )
+    _, _, theirs = train(
+        tiny_model_path, knapsack_dataset, trl_config(tmp_path / "b", loss_type=loss_type, **common),
+        trainer_cls=GRPOTrainer,
+    )
+    moved = max((theirs[k] - before[k]).abs().max().item() for k in before)
+    assert moved > 1e-4
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6 * max(moved, 1.0))
+
+
+# ---- group integrity ------------------------------------------------------------------------
+class RecordMicroBatches:
+    """Mixin: remember each micro-batch's prompts (and group ids, when there are any)."""
+
+    def _compute_loss(self, model, inputs):
+        prompts = [tuple(row[mask.bool()].tolist()) for row, mask in zip(inputs["prompt_ids"], inputs["prompt_mask"])]
+        self.micro_batches.append((prompts, inputs.get("group_ids")))
+        return super()._compute_loss(model, inputs)
+
+
+class RecordingTRL(RecordMicroBatches, GRPOTrainer):
+    micro_batches: list
+
+
+class RecordingDMPO(RecordMicroBatches, DMPOTrainer):
+    micro_batches: list
+
+
+def partial_groups(micro_batches) -> int:
+    """Number of (micro-batch, prompt) pairs where the micro-batch holds fewer than G completions."""
+    return sum(count % G != 0 for prompts, _ in micro_batches for count in Counter(prompts).values())
+
+
+def test_micro_batches_hold_whole_groups(tiny_model_path, knapsack_dataset, tmp_path):
+    # 16 rows (4 groups) per generation, split into 2 micro-batches of 8: TRL's row shuffle
+    # scatters the groups; ours must not.
+    common = {"max_steps": 3, "gradient_accumulation_steps": 2, "per_device_train_batch_size": 2 * G}
+    RecordingTRL.micro_batches = []
+    train(tiny_model_path, knapsack_dataset, trl_config(tmp_path / "trl", **common), trainer_cls=RecordingTRL)
+    assert len(RecordingTRL.micro_batches) == 6
+    assert partial_groups(RecordingTRL.micro_batches) > 0, "TRL kept groups whole: the test has no teeth"
+
+    RecordingDMPO.micro_batches = []
+    train(tiny_model_path, knapsack_dataset, config(tmp_path / "dmpo", **common), trainer_cls=RecordingDMPO)
+    assert len(RecordingDMPO.micro_batches) == 6
+    assert partial_groups(RecordingDMPO.micro_batches) == 0
+    for prompts, group_ids in RecordingDMPO.micro_batches:
+        ids = group_ids.tolist()
+        assert all(count == G for count in Counter(ids).values())
+        assert all(ids[i] == ids[j] or prompts[i] != prompts[j] for i in range(len(ids)) for j in range(len(ids)))
+        assert all(prompts[i] == prompts[j] for i in range(len(ids)) for j in range(len(ids)) if ids[i] == ids[j])
+
+
+# ---- what reaches the objective ------------------------------------------------------------
+def test_raw_rewards_and_group_ids_reach_the_objective(tiny_model_path, knapsack_dataset, tmp_path):
+    returned: list[float] = []
+
+    def length_reward(completions, **kwargs):
+        rewards = [len(text) / 7.0 for text in completions]  # raw, unnormalised, varied
+        returned.extend(rewards)
+        return rewards
+
+    trainer = DMPOTrainer(str(tiny_model_path), reward_funcs=length_reward,
+                          args=config(tmp_path, max_steps=1, gradient_accumulation_steps=2),
+                          train_dataset=knapsack_dataset)  # fmt: skip
+    seen = []
+    objective = trainer.group_objective
+
+    def recording(batch, **params):
+        seen.append(batch)
+        return objective(batch, **params)
+
+    trainer.group_objective = recording
+    trainer.train()
+    rewards = torch.cat([b.rewards for b in seen]).tolist()
+    assert sorted(rewards) == pytest.approx(sorted(returned))
+    for batch in seen:
+        assert batch.advantages is not None and batch.old_logps is None and batch.ref_logps is None
+        index = torch.unique(batch.group_ids, return_inverse=True)[1]
+        for g in range(int(index.max()) + 1):
+            r = batch.rewards[index == g]
+            a = batch.advantages[index == g]
+            expected = (r - r.mean()) / (r.std() + 1e-4)
+            torch.testing.assert_close(a, expected.to(a.dtype), rtol=1e-4, atol=1e-5)
+
+
+def test_failing_and_slow_rewards_cost_the_completion_not_the_run(tiny_model_path, knapsack_dataset, tmp_path):
+    def flaky_reward(completions, **kwargs):
+        out = []
+        for text in completions:
+            if "7" in text:
+                raise RuntimeError("reward crashed")
+            if "5" in text:
+                time.sleep(30)
+            out.append(float(len(text)))
+        return out
+
+    args = config(tmp_path, max_steps=2, reward_timeout=0.25)
+    trainer, _, _ = train(tiny_model_path, knapsack_dataset, args, reward=flaky_reward)
+    assert trainer.state.global_step == 2
+    guarded = trainer.reward_funcs[0]
+    assert guarded.calls == 4 * G and guarded.failures > 0
+    fractions = logged(trainer, "reward_failures/flaky_reward")
+    assert len(fractions) == 2 and sum(fractions) * 2 * G == pytest.approx(guarded.failures)
+
+
+# ---- LoRA, resume -----------------------------------------------------------------------------
+def test_lora_trains_the_adapter_only(tiny_model_path, knapsack_dataset, tmp_path):
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    _, before, after = train(tiny_model_path, knapsack_dataset, config(tmp_path), peft_config=lora)
+    adapter = [k for k in before if "lora_" in k]
+    assert adapter and any(not torch.equal(before[k], after[k]) for k in adapter)
+    assert all(torch.equal(before[k], after[k]) for k in before if "lora_" not in k)
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
+@pytest.mark.slow
+def test_resume_reaches_the_uninterrupted_state(tiny_model_path, knapsack_dataset, tmp_path):
+    common = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2, "learning_rate": 1e-2}
+    _, _, uninterrupted = train(tiny_model_path, knapsack_dataset, config(tmp_path / "full", **common))
+
+    stopped = config(tmp_path / "killed", **common)
+    trainer, _, _ = train(tiny_model_path, knapsack_dataset, stopped, callbacks=[StopAt(3)])
+    assert trainer.state.global_step == 3
+    checkpoint = tmp_path / "killed" / "run" / "checkpoint-2"
+    assert checkpoint.is_dir()
+
+    resumed = DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=stopped, train_dataset=knapsack_dataset)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.state.global_step == 4
+    final = parameters(resumed.model)
+    for name in final:
+        torch.testing.assert_close(final[name], uninterrupted[name], rtol=0, atol=0)
+
+
+# ---- coefficient form -----------------------------------------------------------------------
+def test_coefficient_form_on_split_groups_equals_whole_groups(tiny_model_path, knapsack_dataset, tmp_path):
+    # The same 8 completions (2 groups): one micro-batch of whole groups, or 4 micro-batches of
+    # 2 rows each with the DM term through sampling-time coefficients. One SGD step.
+    common = {"max_steps": 1, "optim": "sgd", "learning_rate": 1.0, "dmpo_lambda": 50.0}
+    _, before, whole = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", **common))
+    trainer, _, split = train(
+        tiny_model_path, knapsack_dataset,
+        config(tmp_path / "b", group_split="coefficient", per_device_train_batch_size=2,
+               gradient_accumulation_steps=4, **common),
+    )  # fmt: skip
+    moved = max((whole[k] - before[k]).abs().max().item() for k in before)
+    assert moved > 1e-4
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-5 * moved)
+    assert len(logged(trainer, "dm_loss")) == 1 and len(logged(trainer, "max_q")) == 1
+
+
+# ---- clear errors -----------------------------------------------------------------------------
+def test_missing_model_path_is_a_clear_error(knapsack_dataset, tmp_path):
+    with pytest.raises(DmpoError, match="does not exist"):
+        DMPOTrainer(str(tmp_path / "no-model"), reward_funcs=digit_reward, args=config(tmp_path),
+                    train_dataset=knapsack_dataset)  # fmt: skip
+
+
+def test_empty_dataset_is_a_clear_error(tiny_model_path, knapsack_dataset, tmp_path):
+    with pytest.raises(DmpoError, match="empty"):
+        DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=config(tmp_path),
+                    train_dataset=knapsack_dataset.select([]))  # fmt: skip
+    with pytest.raises(DmpoError, match="'prompt' column"):
+        DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=config(tmp_path),
+                    train_dataset=knapsack_dataset.remove_columns("prompt"))  # fmt: skip
+
+
+def test_a_plain_grpo_config_is_refused(tiny_model_path, knapsack_dataset, tmp_path):
+    with pytest.raises(DmpoError, match="DMPOConfig"):
+        DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=trl_config(tmp_path),
+                    train_dataset=knapsack_dataset)  # fmt: skip
