@@ -20,6 +20,7 @@ MAX_DIGITS = 12
 _ANSWER_RE = re.compile(r"answer\s*\**\s*[:：]", re.IGNORECASE)
 _OPEN = {"[": "]", "(": ")", "{": "}"}
 _CLOSE = set(_OPEN.values())
+_BRACKET_RE = re.compile(r"[\[\]\(\)\{\}]")
 _TOKEN_RE = re.compile(
     r"""\s*(?:
         (?P<open>[\[\(\{])
@@ -96,13 +97,13 @@ def _unbox(s: str) -> str:
 def _balanced_end(s: str) -> int:
     """Index just past the bracket that closes ``s[0]``, or 0 if it never closes."""
     depth = 0
-    for i, ch in enumerate(s[: MAX_ANSWER_CHARS + 1]):
-        if ch in _OPEN:
+    for match in _BRACKET_RE.finditer(s, 0, MAX_ANSWER_CHARS + 1):  # jump bracket to bracket
+        if match.group() in _OPEN:
             depth += 1
-        elif ch in _CLOSE:
+        else:
             depth -= 1
             if depth == 0:
-                return i + 1
+                return match.end()
     return 0
 
 
