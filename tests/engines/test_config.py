@@ -86,6 +86,7 @@ def test_dr_grpo_gets_max_completion_length_and_dmpo_base_decides_which_fields_p
         ({"group_split": "rows"}, "group_split must be one of"),
         ({"objective": "grpo", "group_split": "coefficient"}, "distribution-matching term"),
         ({"group_split": "coefficient", "steps_per_generation": 2}, "exact only on-policy"),
+        ({"objective": "dmpo-coef", "num_iterations": 2}, "exact only on-policy"),
     ],
 )
 def test_impossible_configurations_are_clear_errors(kwargs, match):

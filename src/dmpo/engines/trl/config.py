@@ -187,7 +187,7 @@ class GroupObjectiveConfig(GRPOConfig):
             raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
         self._fill_dmpo_fields(spec)
         self._sync_shared_fields(spec)
-        if self.group_split == "coefficient":
+        if self.group_split == "coefficient" or spec.params.get("dm_form") == "coefficient":
             self._check_on_policy()
 
     @classmethod
@@ -307,7 +307,8 @@ class GroupObjectiveConfig(GRPOConfig):
     def _check_on_policy(self) -> None:
         if self.num_iterations != 1 or self.gradient_accumulation_steps % self.steps_per_generation != 0:
             raise DmpoError(
-                "group_split='coefficient' is exact only on-policy: set num_iterations=1 (got "
+                "the coefficient form of the DM term (group_split='coefficient', or the dmpo-coef "
+                "objective) is exact only on-policy: set num_iterations=1 (got "
                 f"{self.num_iterations}) and gradient_accumulation_steps ({self.gradient_accumulation_steps}) "
                 f"to a multiple of steps_per_generation ({self.steps_per_generation})"
             )

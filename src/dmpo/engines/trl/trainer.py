@@ -44,6 +44,7 @@ from torch import nn
 from trl import GRPOTrainer
 from trl.extras.profiling import profiling_decorator
 from trl.trainer.utils import (
+    get_callable_name,
     is_async_callable,
     shuffle_sequence_dict,
     split_pixel_values_by_grid,
@@ -148,7 +149,13 @@ class GroupObjectiveTrainer(GRPOTrainer):
         )
         self.group_objective = objectives.get(args.objective)
         self.group_objective_params = args.objective_params()
-        self._coefficient_form = args.group_split == "coefficient"
+        # Whole groups per micro-batch, unless the config lets rows split anywhere.
+        self._whole_groups = args.group_split == "whole"
+        # DM coefficients from sampling time: needed when groups split, or asked for by the
+        # objective itself (the dmpo-coef preset).
+        self._coefficient_form = (
+            not self._whole_groups or self.group_objective.params.get("dm_form") == "coefficient"
+        )
         self._gathered_rewards_per_func: torch.Tensor | None = None
 
     # ---- sampling and scoring ---------------------------------------------------------------
@@ -231,7 +238,9 @@ class GroupObjectiveTrainer(GRPOTrainer):
         )
         dm_params = {name: params[name] for name in _DM_PARAMS if name in params}
         with torch.enable_grad():
-            out = self.group_objective(batch, **dm_params, base="none", lam=1.0, length_normalize=True)
+            out = self.group_objective(
+                batch, **dm_params, base="none", lam=1.0, length_normalize=True, dm_form="group"
+            )
             (coefficients,) = torch.autograd.grad(out.loss, all_phi)
         for name, value in out.metrics.items():
             self._metrics[mode][name].append(value)
@@ -248,10 +257,10 @@ class GroupObjectiveTrainer(GRPOTrainer):
         if self._step % generate_every == 0 or self._buffered_inputs is None:
             batch = self._generate_and_score_completions(generation_batch)
             batch = split_pixel_values_by_grid(batch)
-            if self._coefficient_form:
-                batch = shuffle_sequence_dict(batch)
-            else:
+            if self._whole_groups:
                 batch = shuffle_whole_groups(batch, batch["group_ids"])
+            else:
+                batch = shuffle_sequence_dict(batch)
             micro_batches = split_tensor_dict(batch, self.args.steps_per_generation)
             self._buffered_inputs = [unsplit_pixel_values_by_grid(b) for b in micro_batches]
         return self._buffered_inputs[self._step % self.args.steps_per_generation]
@@ -343,7 +352,9 @@ def _guard_reward_funcs(reward_funcs: Any, timeout_s: float | None) -> Any:
     guarded = []
     for func in funcs:
         plain = callable(func) and not isinstance(func, (str, nn.Module)) and not is_async_callable(func)
-        guarded.append(safe_reward(func, timeout_s=timeout_s) if plain and not _is_guarded(func) else func)
+        if plain and not _is_guarded(func):
+            func = safe_reward(func, timeout_s=timeout_s, name=get_callable_name(func))
+        guarded.append(func)
     return guarded
 
 
