@@ -1,0 +1,164 @@
+"""``dmpo train`` / ``eval`` / ``sft`` through main(): YAML equivalence, clear errors, and a real
+run end to end offline on a tiny model built in a temporary cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+pytest.importorskip("trl")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from dmpo.cli.main import build_parser, main
+from dmpo.cli.train import train_settings_from_args
+from dmpo.engines.settings import SFTSettings, TrainSettings, default_model_path
+from dmpo.errors import DmpoError
+
+QUICK_SFT = SFTSettings(tasks=("knapsack",), instances_per_task=12, answers_per_instance=2, explore_steps=60,
+                        hidden_size=32, num_layers=1, heads=2, epochs=1.0, batch_size=8)
+
+
+def settings_for(argv: list[str]) -> TrainSettings:
+    return train_settings_from_args(build_parser().parse_args(["train", *argv]))
+
+
+def test_defaults_without_flags():
+    assert settings_for([]) == TrainSettings()
+
+
+def test_yaml_config_is_equivalent_to_flags(tmp_path):
+    flags = ["--objective", "grpo", "--tasks", "knapsack,vertex_cover", "--difficulty", "easy",
+             "--max-steps", "7", "--num-generations", "4", "--per-device-batch", "12",
+             "--learning-rate", "2e-4", "--seed", "3", "--output-dir", "out", "--save-steps", "5",
+             "--objective-param", "adv_eps=1e-6", "--num-prompts", "9", "--max-completion-length", "20",
+             "--temperature", "0.8", "--logging-steps", "2", "--trainer-arg", "beta=0.04",
+             "--model", "some/model"]
+    (tmp_path / "c.yaml").write_text(
+        "objective: grpo\ntasks: [knapsack, vertex_cover]\ndifficulty: easy\nmax-steps: 7\n"
+        "num_generations: 4\nper_device_batch: 12\nlearning_rate: 2e-4\nseed: 3\noutput_dir: out\n"
+        "save_steps: 5\nobjective_params: {adv_eps: 1.0e-6}\nnum_prompts: 9\nmax_completion_length: 20\n"
+        "temperature: 0.8\nlogging_steps: 2\ntrainer: {beta: 0.04}\nmodel: some/model\n")
+    from_flags = settings_for(flags)
+    from_yaml = settings_for(["--config", str(tmp_path / "c.yaml")])
+    assert from_flags == from_yaml
+    assert from_yaml.learning_rate == 2e-4 and isinstance(from_yaml.learning_rate, float)  # YAML reads 2e-4 as text
+    assert from_yaml.tasks == ("knapsack", "vertex_cover")
+    assert from_yaml.objective_params == {"adv_eps": 1e-6}
+
+
+def test_flags_override_the_yaml_file_key_by_key(tmp_path):
+    (tmp_path / "c.yaml").write_text("max_steps: 50\nseed: 1\nobjective_params: {lam: 2.0, alpha: 0.1}\n")
+    s = settings_for(["--config", str(tmp_path / "c.yaml"), "--max-steps", "3", "--objective-param", "lam=0.5"])
+    assert (s.max_steps, s.seed) == (3, 1)
+    assert s.objective_params == {"lam": 0.5, "alpha": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("max_stepz: 3\n", "unknown option"),
+        ("max_steps: three\n", "'max_steps' must be a int"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("tasks: [knapsack\n", "not valid YAML"),
+    ],
+)
+def test_bad_yaml_config(tmp_path, capsys, yaml_text, message):
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--objective", "no_such_objective"], "unknown objective 'no_such_objective'"),
+        (["--objective", "dpo"], "pair objective"),
+        (["--num-generations", "4", "--per-device-batch", "6"], "must be a multiple of num_generations"),
+        (["--num-prompts", "0"], "num_prompts must be at least 1"),
+        (["--tasks", "knapsack,nope"], "unknown task 'nope'"),
+        (["--model", "./no/such/model"], "does not exist"),
+        (["--resume"], "no checkpoint-N folder"),
+        (["--resume", "/no/such/checkpoint"], "not a checkpoint folder"),
+        (["--objective-param", "lam"], "takes key=value"),
+        (["--objective-param", "no_such_param=1"], "no parameter(s) ['no_such_param']"),
+        (["--trainer-arg", "no_such_field=1"], "unknown trainer option"),
+    ],
+)
+def test_clear_errors(tmp_path, capsys, argv, message):
+    code = main(["train", "--output-dir", str(tmp_path / "run"), "--no-progress", *argv])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dmpo: error:") and message in err
+
+
+def test_eval_errors(tmp_path, capsys):
+    assert main(["eval", "--count", "0", "--model", str(tmp_path)]) == 2
+    assert "at least 1 instance" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["eval", "--data", str(empty), "--model", str(tmp_path)]) == 2
+    assert "holds no instances" in capsys.readouterr().err
+    assert main(["eval", "--k", "0"]) == 2
+    assert "--k must be at least 1" in capsys.readouterr().err
+
+
+@pytest.fixture
+def built_in_cache(tmp_path, monkeypatch):
+    """An isolated cache holding a (small) warm-started model where `dmpo train` looks for the
+    built-in one, built by the same code path (ensure_default_model)."""
+    from dmpo.engines.trl.sft import ensure_default_model
+
+    monkeypatch.setenv("DMPO_CACHE", str(tmp_path / "cache"))
+    quick = ensure_default_model(QUICK_SFT, progress=False)
+    shutil.copytree(quick, default_model_path())
+    return default_model_path()
+
+
+@pytest.mark.slow
+def test_train_dmpo_two_steps_end_to_end_then_eval(tmp_path, built_in_cache, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--objective", "dmpo", "--max-steps", "2", "--output-dir", str(out),
+                 "--tasks", "knapsack", "--num-generations", "4", "--per-device-batch", "8",
+                 "--num-prompts", "8", "--max-completion-length", "12", "--no-progress"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    steps = [row for row in history if "loss" in row]
+    assert [row["step"] for row in steps] == [1, 2]
+    assert all("entropy_q" in row and "npbench/distinct_valid_answers" in row for row in steps)
+    record = json.loads((out / "dmpo_train.json").read_text())
+    assert record["model"] == str(built_in_cache) and record["objective"] == "dmpo"
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    printed = capsys.readouterr().out
+    assert "reward" in printed and "2 steps" in printed
+
+    result_json = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(out), "--tasks", "knapsack", "--count", "2", "--k", "3",
+                 "--max-new-tokens", "12", "--output", str(result_json), "--no-progress"]) == 0
+    result = json.loads(result_json.read_text())
+    assert result["k"] == 3 and result["num_items"] == 2
+    assert set(result["summary"]["tasks"]) == {"knapsack"}
+    assert len(result["qr_curve"]) == 3
+    assert "OVERALL" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_resume_from_a_checkpoint(tmp_path, built_in_cache, capsys):
+    out = tmp_path / "run"
+    common = ["--tasks", "knapsack", "--num-generations", "4", "--per-device-batch", "8", "--num-prompts", "8",
+              "--max-completion-length", "8", "--output-dir", str(out), "--no-progress", "--save-steps", "1"]
+    assert main(["train", "--max-steps", "1", *common]) == 0
+    assert (out / "checkpoint-1").is_dir()
+    assert main(["train", "--max-steps", "2", "--resume", *common]) == 0
+    record = json.loads((out / "dmpo_train.json").read_text())
+    assert record["resumed_from"].endswith("checkpoint-1")
+    history = json.loads((out / "history.json").read_text())
+    assert [row["step"] for row in history if "loss" in row] == [1, 2]
+
+
+def test_train_settings_errors():
+    with pytest.raises(DmpoError, match="group size"):
+        TrainSettings(num_generations=1)
+    with pytest.raises(DmpoError, match="no tasks"):
+        TrainSettings(tasks=())
