@@ -4,7 +4,8 @@ Per token (DeepSeekMath, arXiv 2402.03300):
 
     ρ_t = exp(lp_t − old_t)
     ℓ_t = −min(ρ_t·A, clip(ρ_t, 1−ε_low, 1+ε_high)·A) + β_kl·k3_t,
-    k3_t = exp(ref_t − lp_t) − (ref_t − lp_t) − 1
+    k3_t = exp(ref_t − lp_t) − (ref_t − lp_t) − 1    (times ρ_t with kl_bias_correction, as
+                                                     TRL's use_bias_correction_kl, default on there)
 
 with the group-normalised advantage ``A_i = (r_i − mean_g r) / (std_g r + eps)`` unless the
 batch brings its own. The methods differ only in how ℓ_t is averaged (TRL's ``loss_type``):
@@ -103,14 +104,20 @@ def _aggregate(
     raise DmpoError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
 
 
-def _masked_fraction(flags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Fraction of real tokens flagged; for [N, 1] (sequence-level) flags, of completions."""
+def _token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over all real tokens."""
+    return masked_sum(values, mask).sum() / mask.sum().clamp(min=1)
+
+
+def _clip_fraction(flags: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Fraction of real tokens flagged within ``rows``; of completions for [N, 1] flags, as TRL logs."""
     if flags.shape[1] == 1:
-        return flags.float().mean()
-    return masked_sum(flags.to(mask.dtype), mask).sum() / mask.sum().clamp(min=1)
+        return (flags[:, 0] & rows).to(mask.dtype).mean()
+    per_row = torch.where(flags, mask, 0.0).sum(-1)
+    return (per_row * rows).sum() / mask.sum().clamp(min=1)
 
 
-def policy_loss(
+def _policy_loss(
     batch: GroupBatch,
     *,
     aggregation: str,
@@ -118,6 +125,7 @@ def policy_loss(
     epsilon_low: float,
     epsilon_high: float,
     beta_kl: float,
+    kl_bias_correction: bool = False,
     scale_rewards: str,
     adv_eps: float,
     max_completion_length: int | None = None,
@@ -138,7 +146,9 @@ def policy_loss(
 
     if mask_truncated:
         if batch.truncated is None:
-            raise DmpoError("mask_truncated=True needs batch.truncated (which completions hit the length limit)")
+            raise DmpoError(
+                "mask_truncated=True needs batch.truncated (which completions hit the length limit)"
+            )
         mask = mask * (~batch.truncated.bool()).to(dtype).unsqueeze(-1)
     if dynamic_sampling:
         informative = ~zero_signal_groups(batch.rewards.to(dtype), batch.group_ids)
@@ -159,8 +169,10 @@ def policy_loss(
             raise DmpoError(f"beta_kl={beta_kl} needs batch.ref_logps (reference-model log-probs)")
         ref_minus_lp = torch.where(mask.bool(), batch.ref_logps.to(dtype) - logps, 0.0)
         kl = torch.exp(ref_minus_lp) - ref_minus_lp - 1
+        if kl_bias_correction:
+            kl = kl * ratio
         token_loss = token_loss + beta_kl * kl
-        metrics["kl"] = _masked_fraction(kl.detach(), mask)
+        metrics["kl"] = _token_mean(kl.detach(), mask)
 
     loss = _aggregate(
         token_loss,
@@ -171,19 +183,21 @@ def policy_loss(
     )
 
     with torch.no_grad():
-        adv = advantages.unsqueeze(-1)
-        low = (ratio < 1 - epsilon_low) & (adv < 0)
-        high = (ratio > 1 + epsilon_high) & (adv > 0)
-        metrics["clip_ratio/low_mean"] = _masked_fraction(low, mask)
-        metrics["clip_ratio/high_mean"] = _masked_fraction(high, mask)
-        metrics["clip_ratio/region_mean"] = _masked_fraction(low | high, mask)
+        # Clipped low needs A < 0 and clipped high A > 0: disjoint, so region = low + high.
+        low = _clip_fraction(ratio < 1 - epsilon_low, mask, advantages < 0)
+        high = _clip_fraction(ratio > 1 + epsilon_high, mask, advantages > 0)
+        metrics["clip_ratio/low_mean"] = low
+        metrics["clip_ratio/high_mean"] = high
+        metrics["clip_ratio/region_mean"] = low + high
         metrics["advantage_abs_mean"] = advantages.abs().mean()
     return loss, metrics
 
 
 def to_output(loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> ObjectiveOutput:
     """Wrap a loss and metric tensors; one device sync for all metrics."""
-    values = torch.stack([m.detach().float() for m in metrics.values()]).tolist() if metrics else []
+    values = (
+        torch.stack([m.detach().double() for m in metrics.values()]).tolist() if metrics else []
+    )
     return ObjectiveOutput(loss=loss, metrics=dict(zip(metrics, values)))
 
 
@@ -200,17 +214,19 @@ def grpo(
     epsilon_low: float = 0.2,
     epsilon_high: float = 0.2,
     beta_kl: float = 0.0,
+    kl_bias_correction: bool = False,
     scale_rewards: str = "group",
     adv_eps: float = 1e-4,
 ) -> ObjectiveOutput:
     """GRPO: L = mean_i [ (1/|y_i|) Σ_t ℓ_{i,t} ]; an empty completion contributes 0."""
     return to_output(
-        *policy_loss(
+        *_policy_loss(
             batch,
             aggregation="grpo",
             epsilon_low=epsilon_low,
             epsilon_high=epsilon_high,
             beta_kl=beta_kl,
+            kl_bias_correction=kl_bias_correction,
             scale_rewards=scale_rewards,
             adv_eps=adv_eps,
         )
@@ -230,17 +246,19 @@ def bnpo(
     epsilon_low: float = 0.2,
     epsilon_high: float = 0.2,
     beta_kl: float = 0.0,
+    kl_bias_correction: bool = False,
     scale_rewards: str = "group",
     adv_eps: float = 1e-4,
 ) -> ObjectiveOutput:
     """BNPO (TRL): L = Σ_{i,t} ℓ_{i,t} / Σ_i |y_i| over this batch."""
     return to_output(
-        *policy_loss(
+        *_policy_loss(
             batch,
             aggregation="bnpo",
             epsilon_low=epsilon_low,
             epsilon_high=epsilon_high,
             beta_kl=beta_kl,
+            kl_bias_correction=kl_bias_correction,
             scale_rewards=scale_rewards,
             adv_eps=adv_eps,
         )
@@ -260,6 +278,7 @@ def dapo(
     epsilon_low: float = 0.2,
     epsilon_high: float = 0.28,
     beta_kl: float = 0.0,
+    kl_bias_correction: bool = False,
     scale_rewards: str = "group",
     adv_eps: float = 1e-4,
     dynamic_sampling: bool = False,
@@ -273,12 +292,13 @@ def dapo(
     flagged in ``batch.truncated`` (overlong filtering). Both off by default, as in TRL.
     """
     return to_output(
-        *policy_loss(
+        *_policy_loss(
             batch,
             aggregation="dapo",
             epsilon_low=epsilon_low,
             epsilon_high=epsilon_high,
             beta_kl=beta_kl,
+            kl_bias_correction=kl_bias_correction,
             scale_rewards=scale_rewards,
             adv_eps=adv_eps,
             dynamic_sampling=dynamic_sampling,
@@ -300,18 +320,20 @@ def dr_grpo(
     epsilon_low: float = 0.2,
     epsilon_high: float = 0.2,
     beta_kl: float = 0.0,
+    kl_bias_correction: bool = False,
     scale_rewards: str = "none",
     adv_eps: float = 1e-4,
     max_completion_length: int | None = None,
 ) -> ObjectiveOutput:
     """Dr. GRPO: L = Σ_{i,t} ℓ_{i,t} / (N · L_max), L_max = max_completion_length (None: batch T)."""
     return to_output(
-        *policy_loss(
+        *_policy_loss(
             batch,
             aggregation="dr_grpo",
             epsilon_low=epsilon_low,
             epsilon_high=epsilon_high,
             beta_kl=beta_kl,
+            kl_bias_correction=kl_bias_correction,
             scale_rewards=scale_rewards,
             adv_eps=adv_eps,
             max_completion_length=max_completion_length,
@@ -332,6 +354,7 @@ def gspo(
     epsilon_low: float = 3e-4,
     epsilon_high: float = 4e-4,
     beta_kl: float = 0.0,
+    kl_bias_correction: bool = False,
     scale_rewards: str = "group",
     adv_eps: float = 1e-4,
 ) -> ObjectiveOutput:
@@ -340,13 +363,14 @@ def gspo(
     An empty completion contributes 0; the k3 term, when used, is per token as in grpo.
     """
     return to_output(
-        *policy_loss(
+        *_policy_loss(
             batch,
             aggregation="grpo",
             sequence_level=True,
             epsilon_low=epsilon_low,
             epsilon_high=epsilon_high,
             beta_kl=beta_kl,
+            kl_bias_correction=kl_bias_correction,
             scale_rewards=scale_rewards,
             adv_eps=adv_eps,
         )
