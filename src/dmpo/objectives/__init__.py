@@ -5,16 +5,12 @@
     objectives.names(kind="pair")
 """
 
-from dmpo.objectives.batch import ForgetBatch, GroupBatch, PairBatch
-from dmpo.objectives.registry import ObjectiveOutput, ObjectiveSpec, get, names, register, specs
-
-# Importing the modules registers their objectives (order: group, pair, forget).
-from dmpo.objectives import group  # noqa: F401
+# Importing the objective modules registers their objectives by name.
 from dmpo.objectives import dmpo as _dmpo  # noqa: F401
-from dmpo.objectives import related  # noqa: F401
-from dmpo.objectives import forget, pair  # noqa: F401
+from dmpo.objectives import forget, group, pair, related  # noqa: F401
+from dmpo.objectives.batch import ForgetBatch, GroupBatch, PairBatch
 from dmpo.objectives.pairs import best_vs_worst, pair_batch_from_group, pairs_above_margin
-
+from dmpo.objectives.registry import ObjectiveOutput, ObjectiveSpec, get, names, register, specs
 
 __all__ = [
     "ForgetBatch",
