@@ -1,0 +1,86 @@
+"""The quality harness end to end in its smallest mode (``--smoke``: 2 objectives × 1 seed × 2
+steps, a 4-instance held-out set): the report has every table and row, the JSON its keys, the
+plots are PNGs, and a rerun skips finished runs. Which objective wins is never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "quality.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+OBJECTIVES = ("grpo", "dmpo")  # the smoke budget's objectives
+METRICS = ("qr", "qr_best", "sr", "sr_best", "distinct_valid", "distinct_optimal", "pass@16")
+
+
+def run_harness(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
+
+
+@pytest.mark.slow
+def test_smoke_report_structure_and_resume(tmp_path):
+    env = {**os.environ, "DMPO_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    work, out = tmp_path / "work", tmp_path / "out"
+    first = run_harness("--smoke", "--work-dir", str(work), "--output-dir", str(out), env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    markdown = (out / "quality_smoke.md").read_text()
+    sections = ["## Overall", "## Paired differences against grpo", "## Learning curves", "## Final metrics",
+                "## Per task", "### knapsack", "### vertex_cover"]
+    positions = [markdown.index(section) for section in sections]
+    assert positions == sorted(positions)
+    overall = markdown[positions[0]:positions[1]]
+    header = next(line for line in overall.splitlines() if line.startswith("| objective"))
+    for label in ("QR mean", "QR best@16", "success rate", "success@16", "distinct valid@16",
+                  "distinct optimal@16", "pass@16"):
+        assert label in header
+    rows = [line for line in overall.splitlines() if line.startswith("| ") and "objective" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == ["SFT (start)", *OBJECTIVES]
+    assert all(len(row.split("|")) == len(header.split("|")) for row in rows)
+    for task in ("knapsack", "vertex_cover"):
+        block = markdown.split(f"### {task}")[1].split("###")[0]
+        assert [line.split("|")[1].strip() for line in block.splitlines() if line.startswith("| ")
+                and "objective" not in line] == ["SFT (start)", *OBJECTIVES]
+    assert "| dmpo |" in markdown[positions[1]:positions[2]]
+    assert "Command: `python benchmarks/quality.py --smoke" in markdown
+
+    for name in ("quality_smoke_curves.png", "quality_smoke_bars.png"):
+        assert f"]({name})" in markdown
+        data = (out / name).read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) < 200_000
+
+    payload = json.loads((out / "quality_smoke.json").read_text())
+    assert {"mode", "command", "date", "machine", "budget", "wall_seconds", "aggregate", "paired_vs_grpo",
+            "runs", "missing"} <= set(payload)
+    assert payload["missing"] == [] and payload["budget"]["seeds"] == [0]
+    assert set(payload["aggregate"]) == {"sft", *OBJECTIVES}
+    for entry in payload["aggregate"].values():
+        assert set(METRICS) <= set(entry["overall"])
+        assert set(entry["tasks"]) == {"knapsack", "vertex_cover"}
+        for stat in entry["overall"].values():
+            assert stat["std"] is None and len(stat["values"]) == 1  # one seed: no spread claimed
+    runs = {run["name"]: run for run in payload["runs"]}
+    assert set(runs) == {"sft-s0", "grpo-s0", "dmpo-s0"}
+    eval_sets = {tuple(run["eval_instances"]) for run in runs.values()}
+    assert len(eval_sets) == 1 and len(next(iter(eval_sets))) == 4  # one held-out set for all
+    assert runs["sft-s0"]["history"] == {"step": []}
+    for name in ("grpo-s0", "dmpo-s0"):
+        history = runs[name]["history"]
+        assert history["step"] == [1, 2] and len(history["reward"]) == 2
+        assert 0 <= runs[name]["headline"]["qr"] <= 100
+
+    # A rerun finds every result and trains nothing; the report is written again.
+    stamp = (work / "runs" / "dmpo-s0" / "result.json").stat().st_mtime_ns
+    second = run_harness("--smoke", "--work-dir", str(work), "--output-dir", str(out), env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "3 already finished (skipped), 0 to run" in second.stdout
+    assert (work / "runs" / "dmpo-s0" / "result.json").stat().st_mtime_ns == stamp
