@@ -20,11 +20,15 @@ from typing import Any
 
 from dmpo.engines.settings import DEFAULT_TASKS, TrainSettings
 from dmpo.engines.trl.config import DMPO_FIELDS, SHARED_FIELDS
+from dmpo.engines.trl.progress import set_progress
 from dmpo.engines.trl.sft import ensure_default_model
 from dmpo.errors import DmpoError
 from dmpo.evaluation.sampling import TRAIN_SEED_START
 
 HISTORY_FILE = "history.json"
+# Logged metrics shown beside the progress bar.
+PROGRESS_METRICS = {"reward": "reward", "npbench/quality_ratio": "QR",
+                    "npbench/distinct_valid_answers": "distinct", "entropy_q": "H(q)"}
 SETTINGS_FILE = "dmpo_train.json"
 
 
@@ -151,8 +155,7 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
                                     count=settings.num_prompts, seed=TRAIN_SEED_START)
     trainer = DMPOTrainer(model, reward_funcs=make_npbench_reward(), args=config,
                           train_dataset=dataset, processing_class=tokenizer)
-    if progress:
-        _quiet_progress(trainer, desc or f"train {settings.objective}")
+    set_progress(trainer, progress, desc or f"train {settings.objective}", PROGRESS_METRICS)
     trainer.train(resume_from_checkpoint=resume)
     out = Path(settings.output_dir)
     trainer.save_model(str(out))
@@ -163,29 +166,3 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     (out / SETTINGS_FILE).write_text(json.dumps(record, indent=2, default=str))
     (out / HISTORY_FILE).write_text(json.dumps(history, indent=2))
     return TrainResult(settings, out, history, seconds, resume)
-
-
-# Shown beside the progress bar instead of printing every log row.
-_POSTFIX = {"reward": "reward", "npbench/quality_ratio": "QR", "npbench/distinct_valid_answers": "distinct",
-            "entropy_q": "H(q)"}
-
-
-def _quiet_progress(trainer: Any, desc: str) -> None:
-    """Replace the trainer's progress bar (which prints every log row) by one that shows the
-    main metrics in its postfix."""
-    from transformers.trainer_callback import ProgressCallback
-
-    class MetricsProgress(ProgressCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            super().on_train_begin(args, state, control, **kwargs)
-            if self.training_bar is not None:
-                self.training_bar.set_description(desc)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if self.training_bar is not None and logs:
-                self.training_bar.set_postfix(
-                    {label: f"{logs[key]:.3g}" for key, label in _POSTFIX.items()
-                     if isinstance(logs.get(key), (int, float))}, refresh=False)
-
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(MetricsProgress())

@@ -46,6 +46,7 @@ from dmpo.engines.settings import (
     default_model_path,
     is_built,
 )
+from dmpo.engines.trl.progress import set_progress
 from dmpo.errors import DmpoError
 from dmpo.evaluation.sampling import SFT_SEED_START
 from dmpo.npbench.explore import FoundAnswer, explore_answers
@@ -198,6 +199,7 @@ def train_sft(
         dataloader_num_workers=0,
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    set_progress(trainer, progress, "SFT", {"loss": "loss", "mean_token_accuracy": "token acc"})
     trainer.train()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
