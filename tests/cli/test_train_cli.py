@@ -162,3 +162,22 @@ def test_train_settings_errors():
         TrainSettings(num_generations=1)
     with pytest.raises(DmpoError, match="no tasks"):
         TrainSettings(tasks=())
+
+
+def test_sft_model_needs_output_dir(capsys):
+    assert main(["sft", "--model", "some/model"]) == 2
+    assert "--model needs --output-dir" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sft_command_writes_a_model_and_prints_its_data(tmp_path, capsys):
+    out = tmp_path / "sft"
+    assert main(["sft", "--tasks", "knapsack,vertex_cover", "--instances-per-task", "6", "--hidden-size", "32",
+                 "--num-layers", "1", "--epochs", "1", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in printed.splitlines()
+            if line.startswith(("knapsack", "vertex_cover"))}
+    assert rows["knapsack"][0] == "24" and rows["vertex_cover"][0] == "24"  # 6 instances × 4 answers
+    info = json.loads((out / "dmpo_sft.json").read_text())
+    assert info["settings"]["hidden_size"] == 32 and info["data"]["num_examples"] == 48
+    assert f"SFT model: {out}" in printed

@@ -26,10 +26,10 @@ from dmpo.errors import DmpoError
 from dmpo.evaluation.sampling import TRAIN_SEED_START
 
 HISTORY_FILE = "history.json"
+SETTINGS_FILE = "dmpo_train.json"
 # Logged metrics shown beside the progress bar.
 PROGRESS_METRICS = {"reward": "reward", "npbench/quality_ratio": "QR",
                     "npbench/distinct_valid_answers": "distinct", "entropy_q": "H(q)"}
-SETTINGS_FILE = "dmpo_train.json"
 
 
 @dataclass
@@ -158,11 +158,12 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     set_progress(trainer, progress, desc or f"train {settings.objective}", PROGRESS_METRICS)
     trainer.train(resume_from_checkpoint=resume)
     out = Path(settings.output_dir)
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    trainer.save_model(str(out))  # by the main process only, under accelerate launch
     history = list(trainer.state.log_history)
     seconds = time.perf_counter() - started
-    record = {**asdict(settings), "model": model_path, "resumed_from": resume, "seconds": seconds}
-    (out / SETTINGS_FILE).write_text(json.dumps(record, indent=2, default=str))
-    (out / HISTORY_FILE).write_text(json.dumps(history, indent=2))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(out))
+        record = {**asdict(settings), "model": model_path, "resumed_from": resume, "seconds": seconds}
+        (out / SETTINGS_FILE).write_text(json.dumps(record, indent=2, default=str))
+        (out / HISTORY_FILE).write_text(json.dumps(history, indent=2))
     return TrainResult(settings, out, history, seconds, resume)
