@@ -8,8 +8,8 @@
 #      Llama built from scratch (hidden 768, 6 layers), bf16, 64 completions × 128 tokens (forced),
 #      group size 8, interleaved runs; prints the median step-time ratio,
 #   4. quality: benchmarks/quality.py --mode-name gpu: a 34M-parameter Llama (hidden 512, 8 layers)
-#      built from scratch and warm-started by SFT, then grpo and dmpo from it (1 seed, 60 steps ×
-#      64 completions), both and the start evaluated on 96 held-out instances × 16 samples; prints
+#      built from scratch and warm-started by SFT, then grpo and dmpo from it (1 seed, 40 steps ×
+#      64 completions), both and the start evaluated on 48 held-out instances × 16 samples; prints
 #      the table.
 # Every stage is time-boxed (a stage gets at most its cap and never more than what is left of
 # GPU_SH_SECONDS, default 570) and prints its table as soon as it ends; a stage that fails or runs
@@ -82,7 +82,7 @@ if [[ -n $DRY ]]; then
             --warmup 1 --steps 1 --repeats 2)
 else
   OVERHEAD=(--device cuda --bf16 --hidden-size 768 --layers 6 --heads 12 --completions 64 --group-size 8
-            --length 128 --warmup 1 --steps 3 --repeats 4)
+            --length 128 --warmup 1 --steps 2 --repeats 3)
 fi
 # The trainers print a dict per logged step: keep the table alone on screen and in overhead.txt.
 boxed "$(budget 200 240)" $PY benchmarks/overhead.py "${OVERHEAD[@]}" 2>&1 \

@@ -114,7 +114,7 @@ BUDGETS: dict[str, Budget] = {
     "gpu": Budget(
         "gpu", ("grpo", "dmpo"), (0,),
         sft=SFTSettings(hidden_size=512, num_layers=8, heads=8, epochs=4.0, learning_rate=1e-3),
-        max_steps=60, per_device_batch=64, learning_rate=1e-4, eval_batch_size=512,
+        max_steps=40, per_device_batch=64, learning_rate=1e-4, eval_count=16, eval_batch_size=512,
         note="one seed: differences are anecdotal"),
     # GPU_SH_DRY=1 benchmarks/gpu.sh: the gpu mode's code path at CPU size.
     "gpu-dry": Budget(
