@@ -33,6 +33,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -474,6 +475,20 @@ def paired_table(diffs: dict[str, dict], k: int) -> str:
 
 
 # ---- plots ------------------------------------------------------------------------------------
+def _save_png(fig: Any, path: Path) -> Path:
+    """Save with a 128-colour palette: a third of the size of matplotlib's RGBA output, same look."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    image = Image.open(buffer).convert("RGB")
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        path, format="PNG", optimize=True)
+    return path
+
+
 def _curve_band(records: Sequence[dict], key: str, window: int) -> tuple[list[int], list[float], list[float]]:
     """Steps logged by every seed; per step the mean over seeds of the smoothed value and its std."""
     from dmpo.evaluation.plots import moving_average
@@ -518,8 +533,7 @@ def plot_curves(records: Sequence[dict], path: Path) -> Path:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Training curves: mean over seeds of a {window}-step moving average, band ±1 std",
                  fontsize=10)
-    fig.savefig(path, dpi=80)
-    return path
+    return _save_png(fig, path)
 
 
 def plot_bars(agg: dict[str, dict], k: int, path: Path) -> Path:
@@ -543,8 +557,7 @@ def plot_bars(agg: dict[str, dict], k: int, path: Path) -> Path:
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
     fig.suptitle("Held-out evaluation: mean over seeds, error bar ±1 std", fontsize=10)
-    fig.savefig(path, dpi=80)
-    return path
+    return _save_png(fig, path)
 
 
 # ---- reports ----------------------------------------------------------------------------------
@@ -567,10 +580,12 @@ def _header(budget: Budget, records: Sequence[dict], info: dict, command: str, w
     trained = [r for r in records if r["objective"] != SFT]
     compute = sum(r["train_seconds"] + r["eval_seconds"] for r in records)
     span = (max(r["finished"] for r in records) - min(r["started"] for r in records)) if records else 0
+    last = max((r["finished"] for r in records), default=time.time())
+    run_date = datetime.datetime.fromtimestamp(last, datetime.UTC).strftime("%Y-%m-%d")
     lines = [
         f"- Command: `{command}`",
-        f"- Date: {datetime.date.today().isoformat()}; machine: {info['platform']}, {info['cpu_count']} CPU cores"
-        + (f", GPU {info['gpu']}" if info.get("gpu") else "") + f"; torch {info['torch']}; commit {info['git_commit']}",
+        f"- Date: {run_date}; machine: {info['platform']}, {info['cpu_count']} CPU cores"
+        + (f", GPU {info['gpu']}" if info.get("gpu") else "") + f"; torch {info['torch']}; commit at report time {info['git_commit']}",
         f"- Start: the built-in tiny model (hidden {budget.sft.hidden_size}, {budget.sft.num_layers} layer(s)) "
         f"warm-started by SFT on {', '.join(budget.sft.tasks)}; every run starts from it.",
         f"- Budget per run: {steps}, learning rate {budget.learning_rate:g} (constant after warm-up), "
@@ -716,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
 
     started = time.perf_counter()
-    command = "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = shlex.join(["python", "benchmarks/quality.py", *(sys.argv[1:] if argv is None else argv)])
     specs = sensitivity_specs() if args.sensitivity else grid_specs(budget)
     print(f"quality benchmark, mode {'sensitivity (quick budget)' if args.sensitivity else name}: "
           f"{budget.max_steps} steps, G {budget.num_generations}, {budget.per_device_batch} completions/step, "
@@ -730,6 +745,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no finished runs to report", flush=True)
         return 1
     wall = time.perf_counter() - started
+    stem = "quality_sensitivity" if args.sensitivity else f"quality_{name}"
+    previous = args.output_dir / f"{stem}.json"
+    if args.report_only and previous.is_file():  # keep the command and wall time of the runs' invocation
+        prior = json.loads(previous.read_text())
+        command, wall = prior.get("command", command).strip(), prior.get("wall_seconds", wall)
     write = write_sensitivity_report if args.sensitivity else write_grid_report
     report = write(budget, results, args.output_dir, command=command, wall=wall, missing=missing)
     print_summary(budget, results)
