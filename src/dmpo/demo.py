@@ -150,7 +150,10 @@ def run_demo(settings: DemoSettings | None = None, *, progress: bool = True) -> 
         notes=[f"Ran on {_device_description()}.",
                f"Every run starts from the same SFT checkpoint with seed {settings.seed} and the same "
                f"{settings.max_steps} steps × {settings.per_device_batch} completions; held-out instances "
-               f"use seeds from {EVAL_SEED_START}, disjoint from SFT and RL data."],
+               f"use seeds from {EVAL_SEED_START}, disjoint from SFT and RL data.",
+               "One seed and a short budget: differences of a few points between GRPO and DMPO can be "
+               "seed-to-seed noise. Compare several seeds (run_training / evaluate_model in a loop) before "
+               "drawing conclusions."],
     )
     print("\n" + comparison_text(results))
     print(f"\nreport: {report.markdown}  (plots and results.json beside it)")
