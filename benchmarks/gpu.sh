@@ -79,7 +79,7 @@ EOF
 stage "overhead: DMPOTrainer vs TRL GRPOTrainer"
 if [[ -n $DRY ]]; then
   OVERHEAD=(--device cpu --hidden-size 64 --layers 2 --heads 4 --completions 16 --group-size 8 --length 16
-            --warmup 1 --steps 1 --repeats 2)
+            --warmup 1 --steps 1 --repeats 1)
 else
   OVERHEAD=(--device cuda --bf16 --hidden-size 768 --layers 6 --heads 12 --completions 64 --group-size 8
             --length 128 --warmup 1 --steps 2 --repeats 3)
