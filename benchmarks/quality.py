@@ -96,11 +96,11 @@ class Budget:
         return hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-# Sized by measuring on the shared 2-core CPU machine, two runs at a time with one thread each: a
-# step of 32 completions (≤ 32 tokens, the 0.5M-parameter model) takes 0.65–1.2 s, an evaluation
-# of 48 instances × 16 samples about 15 s, process start-up about 10 s. Full: 18 runs of 200 steps
-# + 3 SFT evaluations ≈ 35 min when the machine is otherwise idle, leaving room for sharing it;
-# quick: 7 runs of 80 steps ≈ 5 min.
+# Sized by measuring on a 2-core CPU machine, two runs at a time with one thread each: a step of 32
+# completions (≤ 32 tokens, the 0.5M-parameter model) takes about 0.35 s on an idle machine and
+# 0.65–1.2 s while other jobs share it; an evaluation of 48 instances × 16 samples 10–15 s; process
+# start-up about 10 s. Measured: full (18 runs of 200 steps + 3 SFT evaluations) 22.5 min, quick
+# (7 runs of 80 steps) 4.9 min, both on the shared machine (BENCHMARKS.md).
 BUDGETS: dict[str, Budget] = {
     "full": Budget("full", OBJECTIVES, (0, 1, 2), max_steps=200),
     "quick": Budget("quick", OBJECTIVES, (0,), max_steps=80, eval_count=16),
