@@ -35,7 +35,7 @@ class DemoSettings:
     objectives: tuple[str, ...] = ("grpo", "dmpo")
     model: str | None = None  # None: the built-in tiny model, SFT-warm-started (cached)
     sft: SFTSettings = field(default_factory=SFTSettings)
-    max_steps: int = 150
+    max_steps: int = 500
     num_generations: int = 8
     per_device_batch: int = 32
     learning_rate: float = 2e-4
@@ -43,7 +43,7 @@ class DemoSettings:
     seed: int = 0
     objective_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per objective
     eval_count: int = 32  # held-out instances per task
-    eval_k: int = 8
+    eval_k: int = 16
     eval_temperature: float = 1.0
     eval_batch_size: int = 128
 
