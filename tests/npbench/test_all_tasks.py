@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from dmpo import npbench
 from dmpo.errors import DmpoError
+from dmpo.npbench.explore import question_size
 from dmpo.npbench.parsing import extract_answer
 
 TASKS = npbench.list_tasks()
@@ -219,7 +220,7 @@ def test_mutated_witness_is_judged_like_the_reference(name, seed, edits, wrapper
     inst = instance(name, difficulty, seed % 3)
     rng = random.Random(seed)
     answer = task.parse_answer(inst.solution)
-    n = _size(inst.question)
+    n = question_size(inst.question)
     for _ in range(edits):
         answer = _mutate(answer, rng, n)
     text = wrapper.format(_to_text(answer, rng))
@@ -247,10 +248,3 @@ def test_random_feasible_answers_never_beat_a_proved_optimum(name):
                         assert verdict.quality_ratio <= 1.0 + 1e-9
     assert found > 0, "the random sampler never found a feasible answer: make it smarter"
 
-
-def _size(question: dict) -> int:
-    for key in ("items", "numbers", "meetings", "S", "num_vertices"):
-        if key in question:
-            value = question[key]
-            return value if isinstance(value, int) else len(value)
-    return len(question)

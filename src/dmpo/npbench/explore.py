@@ -73,12 +73,14 @@ def _id_pool(answer: Any, question: dict) -> list[int]:
             stack.extend(value)
         elif isinstance(value, int):
             pool.add(value)
-    size = _question_size(question)
+    size = question_size(question)
     pool.update(range(size))
     return sorted(pool)
 
 
-def _question_size(question: dict) -> int:
+def question_size(question: dict) -> int:
+    """How many ids a question's answers range over (items, numbers, meetings, subsets,
+    vertices): the range random edits draw from."""
     for key in ("items", "numbers", "meetings", "S", "num_vertices"):
         if key in question:
             value = question[key]

@@ -21,6 +21,7 @@ from ortools.sat.python import cp_model
 from dmpo.errors import DmpoError
 from dmpo.npbench.base import require
 from dmpo.npbench.render import draw_graph
+from dmpo.npbench.tasks._cpsat import cp_solver
 
 # Sizes of vertex_cover, dominating_set and feedback_vertex_set, which the public suite only
 # has as images: (vertices, edge probability). Vertex counts follow max_clique and
@@ -155,12 +156,7 @@ def vertex_mask(answer: Any, n: int) -> tuple[int, str]:
 def run_cpsat(model: cp_model.CpModel, time_limit: float, **parameters: Any) -> tuple[cp_model.CpSolver, int]:
     """Solve single-threaded under a deterministic time limit, so results are reproducible;
     ``parameters`` are further CP-SAT parameters (e.g. ``linearization_level=2``)."""
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.max_deterministic_time = time_limit
-    solver.parameters.max_time_in_seconds = time_limit
-    for key, value in parameters.items():
-        setattr(solver.parameters, key, value)
+    solver = cp_solver(time_limit, **parameters)
     return solver, solver.Solve(model)
 
 

@@ -133,7 +133,7 @@ class MaxCut(Task):
                     model.add(ac <= ab + bc)
                     model.add(bc <= ab + ac)
         model.maximize(sum(w * cut[u, v] for u, v, w in edges))
-        solver = cp_solver(time_limit)
+        solver = cp_solver(time_limit, linearization_level=2)
         status = solver.solve(model)
         found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)  # else the empty cut, always valid
         bits = [solver.value(s) if found else 0 for s in side]

@@ -34,6 +34,7 @@ from ortools.sat.python import cp_model
 from dmpo.npbench.base import Solution, Task, int_keys, require
 from dmpo.npbench.parsing import is_int_id, parse_structure
 from dmpo.npbench.render import draw_table
+from dmpo.npbench.tasks._cpsat import cp_solver
 
 PUBLIC_WINDOWS = ((540, 720), (780, 1020))
 # The usual answer shape, "[(0, 1, 540), (2, 0, 600)]" or with [..] triples, read without the
@@ -219,10 +220,7 @@ class MeetingSchedule(Task):
             if len(intervals) > 1:
                 model.AddNoOverlap(intervals)
         model.Maximize(sum(p.size[m] * present for m, (_, _, present) in chosen.items()))
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.max_deterministic_time = time_limit
-        solver.parameters.max_time_in_seconds = time_limit
+        solver = cp_solver(time_limit)
         status = solver.Solve(model)
         schedule = []
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):

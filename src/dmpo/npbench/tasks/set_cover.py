@@ -19,6 +19,7 @@ from ortools.sat.python import cp_model
 from dmpo.npbench.base import Solution, Task, distinct_ids_in_range, int_keys, require
 from dmpo.npbench.parsing import is_int_id, parse_int_list
 from dmpo.npbench.render import draw_table
+from dmpo.npbench.tasks._cpsat import cp_solver
 
 IMPOSSIBLE = "Impossible"
 _WRAPPING = " \t\r\n*`\"'.[](){}"
@@ -124,10 +125,7 @@ class SetCover(Task):
         for e in range(full.bit_length()):
             model.AddBoolOr([take[k] for k, mask in enumerate(masks) if mask >> e & 1])
         model.Minimize(sum(take))
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.max_deterministic_time = time_limit
-        solver.parameters.max_time_in_seconds = time_limit
+        solver = cp_solver(time_limit)
         status = solver.Solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):  # cannot happen: all subsets cover U
             chosen = list(range(len(masks)))

@@ -109,7 +109,7 @@ class TSP(Task):
         arcs = {(i, j): model.new_bool_var(f"arc{i}_{j}") for i in range(n) for j in range(n) if i != j}
         model.add_circuit([(i, j, lit) for (i, j), lit in arcs.items()])
         model.minimize(sum(dist[i][j] * lit for (i, j), lit in arcs.items()))
-        solver = cp_solver(time_limit)
+        solver = cp_solver(time_limit, linearization_level=2)
         status = solver.solve(model)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             tour = follow_circuit(arcs, solver, 0)
