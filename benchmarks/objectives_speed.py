@@ -21,7 +21,7 @@ import torch
 
 from dmpo import objectives
 from dmpo.objectives import GroupBatch
-from dmpo.objectives.dmpo import dm_coefficients
+from dmpo.objectives.dm_term import dm_coefficients
 
 
 def make_batch(

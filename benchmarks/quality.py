@@ -47,7 +47,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from dmpo.engines.settings import SFTSettings, default_model_path, is_built
+from dmpo.pipeline.settings import SFTSettings, default_model_path, is_built
 
 OBJECTIVES: tuple[str, ...] = ("grpo", "dr_grpo", "dapo", "dmpo", "dmpo-ce", "dmpo-recipe")
 TASKS: tuple[str, ...] = ("knapsack", "max_independent_set", "vertex_cover")
@@ -204,9 +204,10 @@ def run_one(budget: Budget, spec: RunSpec, work_dir: Path) -> dict[str, Any]:
     import torch
 
     from dmpo.engines.trl.config import DMPOConfig
-    from dmpo.engines.trl.run import run_training
-    from dmpo.engines.trl.sft import ensure_default_model
-    from dmpo.evaluation.sampling import EVAL_SEED_START, evaluate_model, heldout_instances
+    from dmpo.evaluation.sampling import evaluate_model, heldout_instances
+    from dmpo.npbench.splits import EVAL_SEED_START
+    from dmpo.pipeline.sft import ensure_default_model
+    from dmpo.pipeline.train import run_training
 
     started = time.time()
     run_dir = result_path(work_dir, spec).parent
@@ -282,7 +283,7 @@ def ensure_start_model(budget: Budget) -> Path:
     """Build the SFT checkpoint once, here, before the workers start (they would all wait on it)."""
     path = default_model_path(budget.sft)
     if not is_built(path):
-        from dmpo.engines.trl.sft import ensure_default_model
+        from dmpo.pipeline.sft import ensure_default_model
 
         t0 = time.perf_counter()
         path = ensure_default_model(budget.sft, progress=False)

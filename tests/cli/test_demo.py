@@ -53,7 +53,7 @@ def test_demo_quick_writes_the_report(tmp_path, monkeypatch, capsys):
         assert [row["step"] for row in steps] == [1, 2, 3]
     assert all("entropy_q" in row for row in results["training"]["DMPO"]["history"] if "loss" in row)
     assert not any("entropy_q" in row for row in results["training"]["GRPO"]["history"])
-    assert results["settings"]["max_steps"] == 3
+    assert results["settings"]["train"]["max_steps"] == 3
 
     # A second run reuses the cached SFT model.
     assert main(["demo", "--quick", "--output-dir", str(tmp_path / "again"), "--no-progress",

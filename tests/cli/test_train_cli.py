@@ -14,8 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dmpo.cli.main import build_parser, main
 from dmpo.cli.train import train_settings_from_args
-from dmpo.engines.settings import SFTSettings, TrainSettings, default_model_path
 from dmpo.errors import DmpoError
+from dmpo.pipeline.settings import SFTSettings, TrainSettings, default_model_path
 
 QUICK_SFT = SFTSettings(tasks=("knapsack",), instances_per_task=12, answers_per_instance=2, explore_steps=60,
                         hidden_size=32, num_layers=1, heads=2, epochs=1.0, batch_size=8)
@@ -96,20 +96,20 @@ def test_clear_errors(tmp_path, capsys, argv, message):
 
 def test_eval_errors(tmp_path, capsys):
     assert main(["eval", "--count", "0", "--model", str(tmp_path)]) == 2
-    assert "at least 1 instance" in capsys.readouterr().err
+    assert "count must be at least 1, got 0" in capsys.readouterr().err
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert main(["eval", "--data", str(empty), "--model", str(tmp_path)]) == 2
     assert "holds no instances" in capsys.readouterr().err
     assert main(["eval", "--k", "0"]) == 2
-    assert "--k must be at least 1" in capsys.readouterr().err
+    assert "k must be at least 1, got 0" in capsys.readouterr().err
 
 
 @pytest.fixture
 def built_in_cache(tmp_path, monkeypatch):
     """An isolated cache holding a (small) warm-started model where `dmpo train` looks for the
     built-in one, built by the same code path (ensure_default_model)."""
-    from dmpo.engines.trl.sft import ensure_default_model
+    from dmpo.pipeline.sft import ensure_default_model
 
     monkeypatch.setenv("DMPO_CACHE", str(tmp_path / "cache"))
     quick = ensure_default_model(QUICK_SFT, progress=False)

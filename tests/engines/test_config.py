@@ -1,4 +1,4 @@
-"""DMPOConfig: how GRPOConfig fields and DMPO fields reach the objective, and the errors."""
+"""DMPOConfig: how GRPOConfig fields and objective_kwargs reach the objective, and the errors."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def config(**kwargs) -> GroupObjectiveConfig:
 def test_defaults_are_the_paper_dmpo_and_trl_fields_map_onto_the_objective():
     args = config()
     assert args.objective == "dmpo" and args.group_split == "whole"
-    assert (args.dmpo_lambda, args.dmpo_alpha, args.dmpo_base) == (2.0, pytest.approx(1 / 15), "grpo")
+    assert args.objective_kwargs == {}
     assert not args.bf16 and args.use_cpu and args.report_to == []
     params = args.objective_params()
+    assert (params["lam"], params["alpha"], params["base"]) == (2.0, pytest.approx(1 / 15), "grpo")
     assert params["lam"] == 2.0 and params["target_from"] == "reward" and params["divergence"] == "mse"
     assert (params["epsilon_low"], params["epsilon_high"], params["beta_kl"]) == (0.2, 0.2, 0.0)
     assert params["scale_rewards"] == "group"
@@ -31,8 +32,8 @@ def test_defaults_are_the_paper_dmpo_and_trl_fields_map_onto_the_objective():
 
 
 def test_user_values_reach_the_objective():
-    args = config(epsilon=0.1, beta=0.04, scale_rewards="batch", dmpo_lambda=0.5, dmpo_divergence="ce",
-                  objective_kwargs={"adv_eps": 1e-6})
+    args = config(epsilon=0.1, beta=0.04, scale_rewards="batch",
+                  objective_kwargs={"adv_eps": 1e-6, "lam": 0.5, "divergence": "ce"})
     params = args.objective_params()
     assert (params["epsilon_low"], params["epsilon_high"], params["beta_kl"]) == (0.1, 0.1, 0.04)
     assert params["scale_rewards"] == "batch" and params["adv_eps"] == 1e-6
@@ -45,14 +46,19 @@ def test_user_values_reach_the_objective():
         ("dapo", {"epsilon": 0.2, "epsilon_high": 0.28}),
         ("gspo", {"epsilon": 3e-4, "epsilon_high": 4e-4}),
         ("dr_grpo", {"scale_rewards": "none"}),
-        ("dmpo-recipe", {"epsilon_high": 0.28, "dmpo_target_from": "advantage", "dmpo_normalize": "sample",
-                         "dmpo_skip_zero_signal_groups": True}),
+        ("dmpo-recipe", {"epsilon_high": 0.28}),
     ],
 )
 def test_fields_left_at_trl_defaults_take_the_objective_defaults(objective, fields):
     args = config(objective=objective)
     for name, value in fields.items():
         assert getattr(args, name) == value, name
+
+
+def test_presets_reach_the_objective_under_their_own_names():
+    params = config(objective="dmpo-recipe").objective_params()
+    assert (params["target_from"], params["normalize"], params["skip_zero_signal_groups"]) == (
+        "advantage", "sample", True)
 
 
 def test_a_user_epsilon_sets_both_clip_bounds_as_in_trl():
@@ -63,7 +69,7 @@ def test_a_user_epsilon_sets_both_clip_bounds_as_in_trl():
 
 def test_dr_grpo_gets_max_completion_length_and_dmpo_base_decides_which_fields_pass():
     assert config(objective="dr_grpo", max_completion_length=24).objective_params()["max_completion_length"] == 24
-    params = config(dmpo_base="dapo", mask_truncated_completions=True).objective_params()
+    params = config(objective_kwargs={"base": "dapo"}, mask_truncated_completions=True).objective_params()
     assert params["mask_truncated"] is True and params["base"] == "dapo"
     assert "beta_kl" not in config(objective="dmpo-pure").objective_params()
 
@@ -75,10 +81,9 @@ def test_dr_grpo_gets_max_completion_length_and_dmpo_base_decides_which_fields_p
         ({"objective": "dpo"}, "pair objective"),
         ({"objective": "dgpo"}, "full-vocabulary logits"),
         ({"objective_kwargs": {"temperature": 1.0}}, r"no parameter\(s\) \['temperature'\]; parameters settable"),
-        ({"objective_kwargs": {"lam": 1.0}}, "config field 'dmpo_lambda'"),
+        ({"objective": "grpo", "objective_kwargs": {"lam": 1.0}}, r"objective 'grpo' has no parameter\(s\) \['lam'\]"),
         ({"objective_kwargs": {"epsilon_low": 0.1}}, "config field 'epsilon'"),
         ({"objective_kwargs": {"coefficients": None}}, "the trainer sets it"),
-        ({"objective": "grpo", "dmpo_lambda": 1.0}, "applies to the DMPO objectives"),
         ({"per_device_train_batch_size": 6}, r"per_device_train_batch_size \(6\) must be a multiple of num_generations \(4\)"),
         ({"objective": "disco", "beta": 0.1}, "has no 'beta_kl'"),
         ({"top_entropy_quantile": 0.5}, "top_entropy_quantile"),

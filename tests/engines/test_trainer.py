@@ -91,7 +91,7 @@ def test_each_group_objective_trains(tiny_model_path, knapsack_dataset, tmp_path
 
 # ---- oracles --------------------------------------------------------------------------------
 def test_dmpo_with_lambda_zero_is_grpo(tiny_model_path, knapsack_dataset, tmp_path):
-    _, _, dmpo = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", objective="dmpo", dmpo_lambda=0.0))
+    _, _, dmpo = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", objective="dmpo", objective_kwargs={"lam": 0.0}))
     _, before, grpo = train(tiny_model_path, knapsack_dataset, config(tmp_path / "b", objective="grpo"))
     assert any(not torch.equal(before[k], grpo[k]) for k in before)
     for name in grpo:
@@ -255,7 +255,7 @@ def test_resume_reaches_the_uninterrupted_state(tiny_model_path, knapsack_datase
 def test_coefficient_form_on_split_groups_equals_whole_groups(tiny_model_path, knapsack_dataset, tmp_path):
     # The same 8 completions (2 groups): one micro-batch of whole groups, or 4 micro-batches of
     # 2 rows each with the DM term through sampling-time coefficients. One SGD step.
-    common = {"max_steps": 1, "optim": "sgd", "learning_rate": 1.0, "dmpo_lambda": 50.0}
+    common = {"max_steps": 1, "optim": "sgd", "learning_rate": 1.0, "objective_kwargs": {"lam": 50.0}}
     _, before, whole = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", **common))
     trainer, _, split = train(
         tiny_model_path, knapsack_dataset,

@@ -6,8 +6,9 @@ import pytest
 
 from dmpo import npbench
 from dmpo.errors import DmpoError
-from dmpo.evaluation import EVAL_SEED_START, evaluate_completions, heldout_instances
-from dmpo.evaluation.sampling import SFT_SEED_START, TRAIN_SEED_START, headline, pass_k_for
+from dmpo.evaluation import evaluate_completions, heldout_instances
+from dmpo.evaluation.sampling import headline, pass_k_for
+from dmpo.npbench.splits import EVAL_SEED_START, SFT_SEED_START, TRAIN_SEED_START
 
 KNAPSACK = npbench.get_task("knapsack")
 

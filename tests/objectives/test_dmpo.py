@@ -12,8 +12,8 @@ from dmpo import objectives
 from dmpo.errors import DmpoError
 from dmpo.objectives import GroupBatch
 from dmpo.objectives.dmpo import dm_coefficients, dmpo
-from dmpo.objectives.group import BASES, grpo
-from tests.objectives.test_group import GROUP_IDS, LOGPS, MASK, OLD, REWARDS, make_batch
+from dmpo.objectives.policy_gradient import BASES, grpo
+from tests.objectives.test_policy_gradient import GROUP_IDS, LOGPS, MASK, OLD, REWARDS, make_batch
 
 F64 = torch.float64
 ALPHA = 1 / 15

@@ -1,12 +1,16 @@
 """``dmpo``: one entry point, one module per command group.
 
-    dmpo bench list|generate|score|render     NP-Bench instances and scoring
-    dmpo sft|train|eval|demo                  training and evaluation (TRL engine)
+    dmpo bench list|generate|score|render     NP-Bench instances and scoring   (cli/bench.py)
+    dmpo sft                                  SFT warm start                   (cli/sft.py)
+    dmpo train                                RL with a group objective        (cli/train.py)
+    dmpo eval                                 k samples per held-out instance  (cli/evaluate.py)
+    dmpo demo                                 SFT → GRPO vs DMPO → report      (cli/demo.py)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from dmpo import __version__
@@ -21,12 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     from dmpo.cli import bench
 
     bench.add_parser(commands)
-    try:
-        from dmpo.cli import train
-    except ImportError:  # the training commands need the TRL extra
-        train = None
-    if train is not None:
-        train.add_parsers(commands)
+    # The training commands need the TRL extra; without it `dmpo` offers only `bench`. The engine
+    # itself is imported only when a command runs, so building the parser stays fast.
+    if importlib.util.find_spec("trl") is not None:
+        from dmpo.cli import demo, evaluate, sft, train
+
+        for module in (sft, train, evaluate, demo):
+            module.add_parser(commands)
     return parser
 
 

@@ -5,9 +5,6 @@
 """
 
 from dmpo.evaluation.sampling import (
-    EVAL_SEED_START,
-    SFT_SEED_START,
-    TRAIN_SEED_START,
     EvalResult,
     evaluate_completions,
     evaluate_model,
@@ -16,9 +13,6 @@ from dmpo.evaluation.sampling import (
 )
 
 __all__ = [
-    "EVAL_SEED_START",
-    "SFT_SEED_START",
-    "TRAIN_SEED_START",
     "EvalResult",
     "evaluate_completions",
     "evaluate_model",

@@ -4,9 +4,9 @@
     result = evaluate_model("runs/sft", instances, k=8)
     print(format_table(result.summary))
 
-Held-out instances use seeds from ``EVAL_SEED_START`` on, disjoint from the seeds that
-supervised data (``SFT_SEED_START``) and RL prompts (``TRAIN_SEED_START``) are drawn from, so
-an evaluation never scores an instance the model was trained on.
+Held-out instances use seeds from ``EVAL_SEED_START`` on (``dmpo.npbench.splits``), disjoint
+from the seeds that supervised data and RL prompts are drawn from, so an evaluation never
+scores an instance the model was trained on.
 
 Scoring is a pure function of the completions (:func:`evaluate_completions`), so tests and
 other samplers (vLLM, an API) reuse it without a model.
@@ -24,10 +24,7 @@ from tqdm.auto import tqdm
 from dmpo.errors import DmpoError
 from dmpo.npbench import Instance, ItemScore, get_task, score_completions, summarize
 from dmpo.npbench.scoring import qr_curve
-
-SFT_SEED_START = 0
-TRAIN_SEED_START = 100_000
-EVAL_SEED_START = 1_000_000
+from dmpo.npbench.splits import EVAL_SEED_START
 
 # Columns of the one-line-per-model view (``headline``): rates and QR ×100, diversity as counts.
 HEADLINE_METRICS: tuple[str, ...] = ("qr", "qr_best", "sr", "sr_best", "distinct_valid", "distinct_optimal")

@@ -11,10 +11,14 @@ from dmpo.npbench.base import DIFFICULTIES, Instance, Solution, Task, Verdict, q
 from dmpo.npbench.io import load, load_predictions, save_hf, save_jsonl
 from dmpo.npbench.registry import TEXT_CATEGORIES, VISION_GROUPS, category_of, get_task, list_tasks
 from dmpo.npbench.scoring import ItemScore, format_table, score_completions, score_item, summarize
+from dmpo.npbench.splits import EVAL_SEED_START, SFT_SEED_START, TRAIN_SEED_START
 
 __all__ = [
     "DIFFICULTIES",
+    "EVAL_SEED_START",
+    "SFT_SEED_START",
     "TEXT_CATEGORIES",
+    "TRAIN_SEED_START",
     "VISION_GROUPS",
     "Instance",
     "ItemScore",

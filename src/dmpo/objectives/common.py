@@ -7,7 +7,63 @@ fixed group size).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from dmpo.errors import DmpoError
+from dmpo.objectives.batch import GroupBatch
+from dmpo.objectives.registry import ObjectiveOutput
+
+# Groups whose target values span no more than this carry no learning signal.
+ZERO_SIGNAL_TOL = 1e-5
+
+
+# ---- checks and outputs ------------------------------------------------------------------
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """A clear error when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise DmpoError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def require(batch: Any, objective: str, *names: str) -> None:
+    """A clear error naming the batch fields ``objective`` needs and did not get."""
+    missing = [name for name in names if getattr(batch, name) is None]
+    if missing:
+        kind = type(batch).__name__
+        raise DmpoError(
+            f"objective {objective!r} needs {kind}.{f', {kind}.'.join(missing)}; "
+            "pass it when building the batch"
+        )
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half-precision inputs, else the input's own floating dtype."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def upcast(values: torch.Tensor) -> torch.Tensor:
+    """``values`` in :func:`compute_dtype` (half precision → float32)."""
+    return values.to(compute_dtype(values.dtype))
+
+
+def to_output(loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> ObjectiveOutput:
+    """Wrap a loss and metric tensors; one device sync for all metrics."""
+    values = (
+        torch.stack([m.detach().double() for m in metrics.values()]).tolist() if metrics else []
+    )
+    return ObjectiveOutput(loss=loss, metrics=dict(zip(metrics, values)))
+
+
+# ---- token reductions --------------------------------------------------------------------
+def mean_or_zero(values: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values``; an empty tensor gives a zero that still has a graph."""
+    return values.mean() if values.numel() else values.sum()
+
+
+def token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ over every real token of the batch / number of real tokens (0 without tokens)."""
+    return masked_sum(values, mask).sum() / mask.sum().clamp(min=1)
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -106,6 +162,39 @@ def group_advantages(
         return centred / (std + eps)
     if scale_rewards == "none":
         return centred
-    from dmpo.errors import DmpoError
-
     raise DmpoError(f"scale_rewards must be 'group', 'batch' or 'none', got {scale_rewards!r}")
+
+
+def zero_signal_groups(values: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """[N] bool: the completion's group has max − min of ``values`` ≤ 1e-5 (no learning signal)."""
+    index, k = group_index(group_ids)
+    spread = group_max(values, index, k) - group_min(values, index, k)
+    return (spread <= ZERO_SIGNAL_TOL)[index]
+
+
+# ---- the clipped surrogate ---------------------------------------------------------------
+def clipped_surrogate(
+    log_ratio: torch.Tensor, advantages: torch.Tensor, epsilon_low: float, epsilon_high: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ℓ, ρ): ℓ = −min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A), ρ = exp(log_ratio).
+
+    ``advantages`` broadcast against ``log_ratio`` (per completion [N, 1] or per token [N, T]).
+    """
+    ratio = torch.exp(log_ratio)
+    clipped = ratio.clamp(1 - epsilon_low, 1 + epsilon_high)
+    return -torch.minimum(ratio * advantages, clipped * advantages), ratio
+
+
+def token_inputs(
+    batch: GroupBatch,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(real-token bool mask, mask as float, logps, old_logps), padding set to 0.
+
+    Padding is zeroed so that ``exp`` or ``0·inf`` on arbitrary pad values cannot make NaN.
+    ``old_logps`` defaults to the detached ``logps`` (on-policy).
+    """
+    real = batch.mask.bool()
+    logps = torch.where(real, upcast(batch.logps), 0.0)
+    old = logps.detach() if batch.old_logps is None else upcast(batch.old_logps)
+    old = torch.where(real, old, 0.0)
+    return real, real.to(logps.dtype), logps, old

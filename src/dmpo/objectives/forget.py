@@ -1,6 +1,6 @@
 """Forget (unlearning) objectives: gradient ascent and NPO with its retain-set variants.
 
-Notation as in the spec (``spec/objectives.md`` §4): ``lp(y) = Σ_t lp_t`` on a forget sequence,
+Notation: ``lp(y) = Σ_t lp_t`` on a forget sequence,
 ``ref(y)`` under the frozen reference. The forget terms average over forget sequences; the
 retain terms average over all retain tokens of the batch, as the NPO code's
 ``model(...).loss`` does.
@@ -13,28 +13,10 @@ import torch.nn.functional as F
 
 from dmpo.errors import DmpoError
 from dmpo.objectives.batch import ForgetBatch
-from dmpo.objectives.common import masked_sum, sequence_logps
+from dmpo.objectives.common import mean_or_zero, require, sequence_logps, token_mean
 from dmpo.objectives.registry import ObjectiveOutput, register
 
-NLL_FORMS = ("sum", "token_mean")
-
-
-def _require(batch: ForgetBatch, objective: str, *names: str) -> None:
-    missing = [name for name in names if getattr(batch, name) is None]
-    if missing:
-        raise DmpoError(
-            f"objective {objective!r} needs ForgetBatch.{', ForgetBatch.'.join(missing)}; "
-            "pass it when building the batch"
-        )
-
-
-def _mean(values: torch.Tensor) -> torch.Tensor:
-    return values.mean() if values.numel() else values.sum()
-
-
-def _token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Σ over every real token of the batch / number of real tokens (0 without tokens)."""
-    return masked_sum(values, mask).sum() / mask.sum().clamp(min=1)
+GA_NLL_FORMS = ("sum", "token_mean")
 
 
 def _npo_term(batch: ForgetBatch, beta: float) -> tuple[torch.Tensor, dict[str, float]]:
@@ -44,12 +26,12 @@ def _npo_term(batch: ForgetBatch, beta: float) -> tuple[torch.Tensor, dict[str, 
     log_ratio = sequence_logps(batch.forget_logps, batch.forget_mask) - sequence_logps(
         batch.ref_forget_logps, batch.forget_mask
     )
-    loss = _mean(-(2 / beta) * F.logsigmoid(-beta * log_ratio))
+    loss = mean_or_zero(-(2 / beta) * F.logsigmoid(-beta * log_ratio))
     metrics = {
-        "forget/logps": _mean(
+        "forget/logps": mean_or_zero(
             sequence_logps(batch.forget_logps, batch.forget_mask).detach().float()
         ).item(),
-        "forget/log_ratio": _mean(log_ratio.detach().float()).item(),
+        "forget/log_ratio": mean_or_zero(log_ratio.detach().float()).item(),
     }
     return loss, metrics
 
@@ -67,12 +49,12 @@ def ga(batch: ForgetBatch, *, nll_form: str = "sum") -> ObjectiveOutput:
     ``nll_form``: ``sum`` gives ``L = mean_y lp(y)`` (summed log-probs, the β → 0 limit of NPO's
     gradient); ``token_mean`` gives the mean over every forget token (the NPO code's GA baseline).
     """
-    if nll_form not in NLL_FORMS:
-        raise DmpoError(f"nll_form must be one of {list(NLL_FORMS)}, got {nll_form!r}")
+    if nll_form not in GA_NLL_FORMS:
+        raise DmpoError(f"nll_form must be one of {list(GA_NLL_FORMS)}, got {nll_form!r}")
     if nll_form == "sum":
-        loss = _mean(sequence_logps(batch.forget_logps, batch.forget_mask))
+        loss = mean_or_zero(sequence_logps(batch.forget_logps, batch.forget_mask))
     else:
-        loss = _token_mean(batch.forget_logps, batch.forget_mask)
+        loss = token_mean(batch.forget_logps, batch.forget_mask)
     return ObjectiveOutput(loss, {"forget/nll": -loss.detach().float().item()})
 
 
@@ -89,7 +71,7 @@ def npo(batch: ForgetBatch, *, beta: float = 0.1) -> ObjectiveOutput:
 
     As β → 0, ``L − 2·log 2/β → mean_y (lp(y) − ref(y))``: the gradient of gradient ascent.
     """
-    _require(batch, "npo", "ref_forget_logps")
+    require(batch, "npo", "ref_forget_logps")
     loss, metrics = _npo_term(batch, beta)
     return ObjectiveOutput(loss, metrics)
 
@@ -106,9 +88,9 @@ def npo_gd(batch: ForgetBatch, *, beta: float = 0.1, retain_weight: float = 1.0)
 
     ``NLL_retain = −Σ_{t} lp_t / (number of retain tokens)``, the token mean over the retain batch.
     """
-    _require(batch, "npo_gd", "ref_forget_logps", "retain_logps")
+    require(batch, "npo_gd", "ref_forget_logps", "retain_logps")
     loss, metrics = _npo_term(batch, beta)
-    retain_nll = -_token_mean(batch.retain_logps, batch.retain_mask)
+    retain_nll = -token_mean(batch.retain_logps, batch.retain_mask)
     metrics["retain/nll"] = retain_nll.detach().float().item()
     return ObjectiveOutput(loss + retain_weight * retain_nll, metrics)
 
@@ -129,9 +111,9 @@ def npo_kl(batch: ForgetBatch, *, beta: float = 0.1, retain_weight: float = 1.0)
     policy and reference agree, and unbiased for ``KL(π_ref ‖ π_θ)`` when the tokens follow the
     reference; it is averaged over all retain tokens.
     """
-    _require(batch, "npo_kl", "ref_forget_logps", "retain_logps", "ref_retain_logps")
+    require(batch, "npo_kl", "ref_forget_logps", "retain_logps", "ref_retain_logps")
     loss, metrics = _npo_term(batch, beta)
     log_ratio = batch.retain_logps - batch.ref_retain_logps
-    retain_kl = _token_mean(torch.expm1(log_ratio) - log_ratio, batch.retain_mask)
+    retain_kl = token_mean(torch.expm1(log_ratio) - log_ratio, batch.retain_mask)
     metrics["retain/kl"] = retain_kl.detach().float().item()
     return ObjectiveOutput(loss + retain_weight * retain_kl, metrics)

@@ -2,7 +2,9 @@
 
 Every objective is a function ``fn(batch, **params) -> ObjectiveOutput`` whose keyword
 parameters carry the defaults. A preset is the same function under another name with other
-defaults (``dmpo-ce`` = ``dmpo`` with ``divergence="ce"``).
+defaults (``dmpo-ce`` = ``dmpo`` with ``divergence="ce"``). A function that passes ``**kwargs``
+on to an inner objective (``dmpo`` to its base surrogate) lists those names, with their
+defaults, in its ``forwarded_params`` attribute; they count as its own parameters.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class ObjectiveSpec:
             for p in sig.parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
+        out.update(_forwarded(self.fn))
         out.update(self.defaults)
         return out
 
@@ -99,10 +102,15 @@ def add(
         raise ValueError(f"objective {name!r} registered twice")
     sig = inspect.signature(fn)
     keyword = {p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    keyword |= set(_forwarded(fn))
     stray = sorted(set(defaults) - keyword)
     if stray:
         raise ValueError(f"preset {name!r} sets unknown parameters {stray} of {fn.__name__}")
     _REGISTRY[name] = ObjectiveSpec(name, kind, fn, dict(defaults), paper, oracle, summary)
+
+
+def _forwarded(fn: Callable[..., ObjectiveOutput]) -> dict[str, Any]:
+    return dict(getattr(fn, "forwarded_params", {}))
 
 
 def get(name: str) -> ObjectiveSpec:

@@ -12,9 +12,9 @@ Parameters reach the objective from three places, each parameter from exactly on
    default when that differs (``dapo``: ``epsilon_high=0.28``; ``gspo``: ``epsilon=3e-4``,
    ``epsilon_high=4e-4``; ``dr_grpo``: ``scale_rewards="none"``; the plain k3 KL estimator,
    ``use_bias_correction_kl=False``) and the config shows the value used.
-2. The ``dmpo_*`` fields, for the DMPO family; ``None`` means the chosen preset's default and is
-   replaced by it, so a built config shows the values in force.
-3. ``objective_kwargs``: any other parameter of the objective (e.g. ``{"adv_eps": 1e-6}``).
+2. ``objective_kwargs``: every other parameter of the objective, under the objective's own name
+   (``{"lam": 2.0, "alpha": 1/15, "divergence": "ce"}`` for DMPO, ``{"adv_eps": 1e-6}``): the
+   same name from ``dmpo train --objective-param lam=2`` to the loss function's argument.
 
 ``loss_type`` is not used: the objective decides the loss. TRL options that act inside TRL's own
 loss and have no counterpart in the objectives (entropy masks and bonuses, two-sided ``delta``
@@ -52,18 +52,6 @@ SHARED_FIELDS: dict[str, str] = {
 }
 # Shared fields whose setting makes no sense for an objective without the parameter.
 _LOSS_ONLY_FIELDS = ("epsilon", "epsilon_high", "beta")
-
-# Config field -> parameter of the DMPO family.
-DMPO_FIELDS: dict[str, str] = {
-    "dmpo_lambda": "lam",
-    "dmpo_alpha": "alpha",
-    "dmpo_target_from": "target_from",
-    "dmpo_divergence": "divergence",
-    "dmpo_length_normalize": "length_normalize",
-    "dmpo_skip_zero_signal_groups": "skip_zero_signal_groups",
-    "dmpo_normalize": "normalize",
-    "dmpo_base": "base",
-}
 
 # Parameters the trainer fills in itself.
 TRAINER_PARAMS = ("dm_form", "coefficients")
@@ -130,51 +118,6 @@ class GroupObjectiveConfig(GRPOConfig):
             "failures are logged as reward_failures/<name>."
         },
     )
-    dmpo_lambda: float | None = field(
-        default=None,
-        metadata={"help": "λ, weight of the distribution-matching term (paper: 2.0). None: the preset's."},
-    )
-    dmpo_alpha: float | None = field(
-        default=None,
-        metadata={"help": "α, temperature of the target p = softmax(z/α) (paper: 1/15). None: the preset's."},
-    )
-    dmpo_target_from: str | None = field(
-        default=None,
-        metadata={
-            "help": "z for the target: 'reward' (raw reward, paper) or 'advantage' (TRL's advantages, verl "
-            "recipe). None: the preset's."
-        },
-    )
-    dmpo_divergence: str | None = field(
-        default=None,
-        metadata={"help": "Divergence between p and q: 'mse' (paper), 'ce' or 'js'. None: the preset's."},
-    )
-    dmpo_length_normalize: bool | None = field(
-        default=None,
-        metadata={"help": "φ = mean token log-prob (True, paper) or the sum (False). None: the preset's."},
-    )
-    dmpo_skip_zero_signal_groups: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Drop groups whose z spans ≤ 1e-5 from the DM term (paper: False; recipe: True). "
-            "None: the preset's."
-        },
-    )
-    dmpo_normalize: str | None = field(
-        default=None,
-        metadata={
-            "help": "Average the DM term per group ('group', paper) or per completion ('sample', recipe). "
-            "None: the preset's."
-        },
-    )
-    dmpo_base: str | None = field(
-        default=None,
-        metadata={
-            "help": "Policy-gradient term added to λ·L_DM: grpo (paper), bnpo, dapo, dr_grpo, gspo or none. "
-            "None: the preset's."
-        },
-    )
-
     def __post_init__(self) -> None:
         if self.group_split == "whole":
             self._check_whole_groups()  # before TRL's own, less specific, divisibility check
@@ -185,7 +128,7 @@ class GroupObjectiveConfig(GRPOConfig):
         self._check_trl_options()
         if self.group_split not in GROUP_SPLITS:
             raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
-        self._fill_dmpo_fields(spec)
+        self._check_coefficient_form(spec)
         self._sync_shared_fields(spec)
         if self.group_split == "coefficient" or spec.params.get("dm_form") == "coefficient":
             self._check_on_policy()
@@ -202,39 +145,33 @@ class GroupObjectiveConfig(GRPOConfig):
         return cls(**{**defaults, **kwargs})
 
     def objective_params(self) -> dict[str, Any]:
-        """The keyword parameters the trainer passes to ``objectives.get(self.objective)``."""
+        """The keyword parameters the trainer passes to ``objectives.get(self.objective)``: the
+        objective's defaults (None ones left out: they mean "the default"), the shared GRPOConfig
+        fields it uses, and ``objective_kwargs``."""
         spec = objectives.get(self.objective)
-        accepted = _accepted_shared_params(spec.params | self._dmpo_params(spec) | self.objective_kwargs)
-        params: dict[str, Any] = {}
+        accepted = _accepted_shared_params(spec.params | self.objective_kwargs)
+        params = {k: v for k, v in spec.params.items() if v is not None and k not in TRAINER_PARAMS}
         for name, param in SHARED_FIELDS.items():
             if param in accepted:
                 params[param] = self._shared_value(name)
-        params.update(self._dmpo_params(spec))
         params.update(self.objective_kwargs)
         return params
 
     # ---- validation -----------------------------------------------------------------------
-    def _dmpo_params(self, spec: objectives.ObjectiveSpec) -> dict[str, Any]:
-        return {
-            param: getattr(self, name)
-            for name, param in DMPO_FIELDS.items()
-            if param in spec.params and getattr(self, name) is not None
-        }
-
     def _check_objective_kwargs(self, spec: objectives.ObjectiveSpec) -> None:
-        by_param = {param: name for name, param in {**SHARED_FIELDS, **DMPO_FIELDS}.items()}
+        by_param = {param: name for name, param in SHARED_FIELDS.items()}
         for key in self.objective_kwargs:
             if key in TRAINER_PARAMS:
                 raise DmpoError(
                     f"objective_kwargs may not set {key!r}: the trainer sets it (see group_split)"
                 )
-            if key in by_param and (key in spec.params or by_param[key] in SHARED_FIELDS):
+            if key in by_param:
                 raise DmpoError(
                     f"set {key!r} through the config field {by_param[key]!r}, not objective_kwargs"
                 )
         unknown = sorted(set(self.objective_kwargs) - set(spec.params))
         if unknown:
-            reserved = {*TRAINER_PARAMS, *SHARED_FIELDS.values(), *DMPO_FIELDS.values()}
+            reserved = {*TRAINER_PARAMS, *SHARED_FIELDS.values()}
             valid = sorted(set(spec.params) - reserved)
             raise DmpoError(
                 f"objective {spec.name!r} has no parameter(s) {unknown}; parameters settable in "
@@ -249,15 +186,7 @@ class GroupObjectiveConfig(GRPOConfig):
                     f"replace; {advice}"
                 )
 
-    def _fill_dmpo_fields(self, spec: objectives.ObjectiveSpec) -> None:
-        for name, param in DMPO_FIELDS.items():
-            if param in spec.params:
-                if getattr(self, name) is None:
-                    setattr(self, name, spec.params[param])
-            elif getattr(self, name) is not None:
-                raise DmpoError(
-                    f"{name} applies to the DMPO objectives; objective {spec.name!r} has no parameter {param!r}"
-                )
+    def _check_coefficient_form(self, spec: objectives.ObjectiveSpec) -> None:
         if self.group_split == "coefficient" and "dm_form" not in spec.params:
             dm_objectives = [n for n in objectives.names("group") if "dm_form" in objectives.get(n).params]
             raise DmpoError(
@@ -271,7 +200,7 @@ class GroupObjectiveConfig(GRPOConfig):
         return getattr(self, name)
 
     def _sync_shared_fields(self, spec: objectives.ObjectiveSpec) -> None:
-        params = spec.params | self._dmpo_params(spec) | self.objective_kwargs
+        params = spec.params | self.objective_kwargs
         accepted = _accepted_shared_params(params)
         untouched = {name for name in SHARED_FIELDS if getattr(self, name) == _TRL_DEFAULTS[name]}
         if "epsilon" not in untouched:

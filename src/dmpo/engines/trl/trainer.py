@@ -35,7 +35,6 @@ reward, ``reward_failures/<name>``).
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any, ClassVar
 
@@ -57,16 +56,9 @@ from dmpo.engines.trl.config import GroupObjectiveConfig
 from dmpo.engines.trl.rewards import safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.tiny import resolve_model_source
-from dmpo.objectives.common import sequence_logps
-from dmpo.objectives.dmpo import dm_coefficients
-from dmpo.objectives.group import ZERO_SIGNAL_TOL
+from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
+from dmpo.objectives.dm_term import DM_DIAGNOSTICS, dm_term, dm_term_params
 
-# Parameters of the DM term alone (those of dm_coefficients), for the coefficient form.
-_DM_PARAMS = tuple(
-    name
-    for name, p in inspect.signature(dm_coefficients).parameters.items()
-    if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("advantages", "length_normalize")
-)
 # Forward-pass inputs TRL passes for multimodal models; forwarded untouched.
 _MULTIMODAL_KEYS = (
     "pixel_values",
@@ -227,23 +219,13 @@ class GroupObjectiveTrainer(GRPOTrainer):
                 )
         params = self.group_objective_params
         phi = sequence_logps(old_logps.float(), mask.float(), average=params["length_normalize"])
-        all_phi = self.accelerator.gather(phi).detach().requires_grad_(True)
+        all_phi = self.accelerator.gather(phi.detach())
         all_advantages = self.accelerator.gather(output["advantages"].float())
-        batch = objectives.GroupBatch(
-            logps=all_phi.unsqueeze(1),
-            mask=torch.ones_like(all_phi).unsqueeze(1),
-            rewards=all_rewards.to(all_phi.device),
-            group_ids=all_group_ids.to(all_phi.device),
-            advantages=all_advantages,
-        )
-        dm_params = {name: params[name] for name in _DM_PARAMS if name in params}
-        with torch.enable_grad():
-            out = self.group_objective(
-                batch, **dm_params, base="none", lam=1.0, length_normalize=True, dm_form="group"
-            )
-            (coefficients,) = torch.autograd.grad(out.loss, all_phi)
-        for name, value in out.metrics.items():
-            self._metrics[mode][name].append(value)
+        term = dm_term(all_phi, all_rewards.to(all_phi.device), all_group_ids.to(all_phi.device),
+                       advantages=all_advantages, **dm_term_params(params))
+        for name, value in term.diagnostics.items():
+            self._metrics[mode][name].append(value.item())
+        coefficients = term.coefficients
         scale = self.accelerator.num_processes * self.args.steps_per_generation if mode == "train" else 1
         return (coefficients[local] * scale).to(mask.device)
 
@@ -320,7 +302,7 @@ class GroupObjectiveTrainer(GRPOTrainer):
         if self._coefficient_form:
             # The DM diagnostics were logged at sampling time over whole groups; the micro-batch's
             # own, over partial groups, would mislead.
-            metrics = {k: v for k, v in metrics.items() if k not in _DM_DIAGNOSTICS}
+            metrics = {k: v for k, v in metrics.items() if k not in DM_DIAGNOSTICS}
         names = list(metrics)
         entropy_stats = torch.stack([(entropies.detach() * mask).sum(), mask.sum()]).float()
         values = torch.tensor(list(metrics.values()), dtype=torch.float32, device=entropy_stats.device)
@@ -330,8 +312,6 @@ class GroupObjectiveTrainer(GRPOTrainer):
         for name, value in zip(names, (total[2:] / processes).tolist()):
             self._metrics[mode][name].append(value)
 
-
-_DM_DIAGNOSTICS = ("dm_loss", "max_p", "max_q", "entropy_q", "zero_signal_frac")
 
 
 def _check_dataset(dataset: Any, name: str, *, needs_prompt: bool) -> None:

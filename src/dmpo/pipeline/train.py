@@ -4,9 +4,12 @@
     result.history     # TRL's log history, one row per logged step
     result.model_dir   # the trained model, loadable by dmpo.models.load_model_and_tokenizer
 
-``dmpo train``, ``dmpo demo`` and the benchmark harness all train through :func:`run_training`.
-Settings are a dataclass (:class:`TrainSettings`) whose fields are the command's flags and the
-YAML config's keys; ``trainer`` passes any further ``DMPOConfig``/``GRPOConfig`` field through.
+``dmpo train``, ``dmpo demo`` and the benchmark harness all train through :func:`train`.
+Settings are a dataclass (:class:`~dmpo.pipeline.settings.TrainSettings`) whose fields are the
+command's flags and the YAML config's keys; ``trainer`` passes any further
+``DMPOConfig``/``GRPOConfig`` field through. An objective parameter keeps its name all the way:
+``--objective-param lam=4`` → ``TrainSettings.objective_params["lam"]`` →
+``DMPOConfig.objective_kwargs["lam"]`` → ``dmpo(batch, lam=4)``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dmpo.engines.settings import DEFAULT_TASKS, TrainSettings
-from dmpo.engines.trl.config import DMPO_FIELDS, SHARED_FIELDS
+from dmpo.engines.trl.config import SHARED_FIELDS
 from dmpo.engines.trl.progress import set_progress
-from dmpo.engines.trl.sft import ensure_default_model
 from dmpo.errors import DmpoError
-from dmpo.evaluation.sampling import TRAIN_SEED_START
+from dmpo.npbench.splits import TRAIN_SEED_START
+from dmpo.pipeline.settings import DEFAULT_TASKS, TrainSettings
+from dmpo.pipeline.sft import ensure_default_model
 
 HISTORY_FILE = "history.json"
 SETTINGS_FILE = "dmpo_train.json"
@@ -42,16 +45,17 @@ class TrainResult:
 
 
 def split_objective_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Config fields for objective parameters: a parameter with its own config field (``lam`` →
-    ``dmpo_lambda``, ``epsilon_low`` → ``epsilon``) goes there; a config field name is kept;
-    anything else goes to ``objective_kwargs`` (the config validates every name)."""
-    by_param = {param: name for name, param in {**SHARED_FIELDS, **DMPO_FIELDS}.items()}
+    """Config fields for objective parameters: a parameter that TRL reads too has a GRPOConfig
+    field (``epsilon_low`` → ``epsilon``, ``beta_kl`` → ``beta``) and goes there; a GRPOConfig
+    field name is kept; anything else goes to ``objective_kwargs`` under its own name (the
+    config validates every name)."""
+    by_param = {param: name for name, param in SHARED_FIELDS.items()}
     fields_: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in params.items():
         if key in by_param:
             fields_[by_param[key]] = value
-        elif key in SHARED_FIELDS or key in DMPO_FIELDS:
+        elif key in SHARED_FIELDS:
             fields_[key] = value
         else:
             extra[key] = value

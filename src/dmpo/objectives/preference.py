@@ -1,6 +1,6 @@
 """Pair (preference) objectives: DPO and its relatives, on chosen (w) / rejected (l) pairs.
 
-Notation as in the spec (``spec/objectives.md`` §3): ``lp(y) = Σ_t lp_t`` (summed policy
+Notation: ``lp(y) = Σ_t lp_t`` (summed policy
 log-probs), ``avg(y) = lp(y)/|y|``, ``Δ = lp(y) − ref(y)`` and ``h = β·(Δ_w − Δ_l)``. Every loss
 is the mean over pairs. Metrics follow TRL's ``DPOTrainer``: ``rewards/chosen`` and
 ``rewards/rejected`` are the implicit rewards ``β·Δ`` (SimPO, ASFT: ``β·avg`` / ``avg``),
@@ -17,22 +17,8 @@ import torch.nn.functional as F
 
 from dmpo.errors import DmpoError
 from dmpo.objectives.batch import PairBatch
-from dmpo.objectives.common import masked_sum, num_tokens, sequence_logps
+from dmpo.objectives.common import masked_sum, mean_or_zero, num_tokens, require, sequence_logps
 from dmpo.objectives.registry import ObjectiveOutput, register
-
-
-def _require(batch: PairBatch, objective: str, *names: str) -> None:
-    missing = [name for name in names if getattr(batch, name) is None]
-    if missing:
-        raise DmpoError(
-            f"objective {objective!r} needs PairBatch.{', PairBatch.'.join(missing)}; "
-            "pass it when building the batch"
-        )
-
-
-def _mean(values: torch.Tensor) -> torch.Tensor:
-    # A batch without pairs (every group skipped) gives a zero loss that still has a graph.
-    return values.mean() if values.numel() else values.sum()
 
 
 def _logratios(
@@ -60,10 +46,10 @@ def _reward_metrics(
     chosen = chosen_rewards.detach().float()
     rejected = rejected_rewards.detach().float()
     return {
-        "rewards/chosen": _mean(chosen).item(),
-        "rewards/rejected": _mean(rejected).item(),
-        "rewards/accuracies": _mean((chosen > rejected).float()).item(),
-        "rewards/margins": _mean(chosen - rejected).item(),
+        "rewards/chosen": mean_or_zero(chosen).item(),
+        "rewards/rejected": mean_or_zero(rejected).item(),
+        "rewards/accuracies": mean_or_zero((chosen > rejected).float()).item(),
+        "rewards/margins": mean_or_zero(chosen - rejected).item(),
     }
 
 
@@ -86,10 +72,10 @@ def dpo(batch: PairBatch, *, beta: float = 0.1, label_smoothing: float = 0.0) ->
 
     ``label_smoothing`` ε is the probability that a label is flipped (conservative DPO).
     """
-    _require(batch, "dpo", "ref_chosen_logps", "ref_rejected_logps")
+    require(batch, "dpo", "ref_chosen_logps", "ref_rejected_logps")
     chosen_logratio, rejected_logratio = _logratios(batch)
     h = beta * (chosen_logratio - rejected_logratio)
-    loss = _mean(_sigmoid_loss(h, label_smoothing))
+    loss = mean_or_zero(_sigmoid_loss(h, label_smoothing))
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_logratio, beta * rejected_logratio))
 
 
@@ -106,9 +92,9 @@ def ipo(batch: PairBatch, *, beta: float = 0.1) -> ObjectiveOutput:
     β is the regulariser τ of the paper; the token average follows TRL (confirmed there with
     the IPO authors). Reported rewards are TRL's summed ``β·Δ``.
     """
-    _require(batch, "ipo", "ref_chosen_logps", "ref_rejected_logps")
+    require(batch, "ipo", "ref_chosen_logps", "ref_rejected_logps")
     chosen_avg, rejected_avg = _logratios(batch, average=True)
-    loss = _mean((chosen_avg - rejected_avg - 1 / (2 * beta)) ** 2)
+    loss = mean_or_zero((chosen_avg - rejected_avg - 1 / (2 * beta)) ** 2)
     chosen_logratio, rejected_logratio = _logratios(batch)
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_logratio, beta * rejected_logratio))
 
@@ -122,10 +108,10 @@ def ipo(batch: PairBatch, *, beta: float = 0.1) -> ObjectiveOutput:
 )
 def hinge(batch: PairBatch, *, beta: float = 0.1) -> ObjectiveOutput:
     """Hinge (SLiC): ``L = max(0, 1 − h)``, ``h = β·(Δ_w − Δ_l)``."""
-    _require(batch, "hinge", "ref_chosen_logps", "ref_rejected_logps")
+    require(batch, "hinge", "ref_chosen_logps", "ref_rejected_logps")
     chosen_logratio, rejected_logratio = _logratios(batch)
     h = beta * (chosen_logratio - rejected_logratio)
-    loss = _mean(torch.relu(1 - h))
+    loss = mean_or_zero(torch.relu(1 - h))
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_logratio, beta * rejected_logratio))
 
 
@@ -143,11 +129,11 @@ def simpo(
     gamma = gamma_beta_ratio * beta
     chosen_avg = sequence_logps(batch.chosen_logps, batch.chosen_mask, average=True)
     rejected_avg = sequence_logps(batch.rejected_logps, batch.rejected_mask, average=True)
-    loss = _mean(-F.logsigmoid(beta * (chosen_avg - rejected_avg) - gamma))
+    loss = mean_or_zero(-F.logsigmoid(beta * (chosen_avg - rejected_avg) - gamma))
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_avg, beta * rejected_avg))
 
 
-NLL_FORMS = ("token_mean", "sum_beta")
+RPO_NLL_FORMS = ("token_mean", "sum_beta")
 
 
 @register(
@@ -168,14 +154,14 @@ def rpo(
       every chosen token of the batch;
     - ``sum_beta`` (paper): ``NLL = −β·mean_pairs lp(y_w)``, summed log-probs scaled by β.
     """
-    if nll_form not in NLL_FORMS:
-        raise DmpoError(f"nll_form must be one of {list(NLL_FORMS)}, got {nll_form!r}")
+    if nll_form not in RPO_NLL_FORMS:
+        raise DmpoError(f"nll_form must be one of {list(RPO_NLL_FORMS)}, got {nll_form!r}")
     out = dpo(batch, beta=beta)
     if nll_form == "token_mean":
         tokens = batch.chosen_mask.sum().clamp(min=1)
         nll = -masked_sum(batch.chosen_logps, batch.chosen_mask).sum() / tokens
     else:
-        nll = -beta * _mean(sequence_logps(batch.chosen_logps, batch.chosen_mask))
+        nll = -beta * mean_or_zero(sequence_logps(batch.chosen_logps, batch.chosen_mask))
     out.metrics["nll_loss"] = nll.detach().float().item()
     return ObjectiveOutput(out.loss + eta * nll, out.metrics)
 
@@ -206,7 +192,7 @@ def ld_dpo(batch: PairBatch, *, beta: float = 0.1, alpha: float = 0.5) -> Object
 
     α = 1 is DPO; α = 0 drops the longer completion's tail.
     """
-    _require(batch, "ld_dpo", "ref_chosen_logps", "ref_rejected_logps")
+    require(batch, "ld_dpo", "ref_chosen_logps", "ref_rejected_logps")
     chosen_weights, rejected_weights = _length_desensitized_weights(
         batch.chosen_mask, batch.rejected_mask, alpha, batch.chosen_logps.dtype
     )
@@ -214,7 +200,7 @@ def ld_dpo(batch: PairBatch, *, beta: float = 0.1, alpha: float = 0.5) -> Object
         batch, chosen_mask=chosen_weights, rejected_mask=rejected_weights
     )
     h = beta * (chosen_logratio - rejected_logratio)
-    loss = _mean(-F.logsigmoid(h))
+    loss = mean_or_zero(-F.logsigmoid(h))
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_logratio, beta * rejected_logratio))
 
 
@@ -252,7 +238,7 @@ def asft(batch: PairBatch, *, lam: float = 1.0) -> ObjectiveOutput:
     chosen_avg = sequence_logps(batch.chosen_logps, batch.chosen_mask, average=True)
     rejected_avg = sequence_logps(batch.rejected_logps, batch.rejected_mask, average=True)
     log_one_minus_rejected = _log1mexp(rejected_avg.clamp(max=ASFT_MAX_AVG_LOGP))
-    loss = _mean(-(1 + lam) * chosen_avg - lam * log_one_minus_rejected)
+    loss = mean_or_zero(-(1 + lam) * chosen_avg - lam * log_one_minus_rejected)
     return ObjectiveOutput(loss, _reward_metrics(chosen_avg, rejected_avg))
 
 
@@ -296,13 +282,13 @@ def madpo(
     tau: float = 2.0,
 ) -> ObjectiveOutput:
     """MADPO: ``L = w·(−log σ(h))`` per pair, ``w = madpo_weight(Δr)`` from ``batch.reward_margin``."""
-    _require(batch, "madpo", "ref_chosen_logps", "ref_rejected_logps", "reward_margin")
+    require(batch, "madpo", "ref_chosen_logps", "ref_rejected_logps", "reward_margin")
     weight = madpo_weight(batch.reward_margin, c_max=c_max, c_min=c_min, lam=lam, tau=tau)
     chosen_logratio, rejected_logratio = _logratios(batch)
     h = beta * (chosen_logratio - rejected_logratio)
-    loss = _mean(weight * -F.logsigmoid(h))
+    loss = mean_or_zero(weight * -F.logsigmoid(h))
     metrics = _reward_metrics(beta * chosen_logratio, beta * rejected_logratio)
-    metrics["madpo/weight"] = _mean(weight.float()).item()
+    metrics["madpo/weight"] = mean_or_zero(weight.float()).item()
     return ObjectiveOutput(loss, metrics)
 
 
@@ -318,7 +304,7 @@ def tgdpo(batch: PairBatch, *, beta: float = 0.1, alpha: float = 0.5) -> Objecti
     """TGDPO: ``L = −log σ(Σ_t β(1+αβ·ĝ_t(y_w))·δ_t(y_w) − Σ_t β(1−αβ·ĝ_t(y_l))·δ_t(y_l))``,
     ``δ_t = lp_t − ref_t``, ``ĝ_t = guide_t − ref_t`` the guidance model's token log-ratio (no gradient).
     """
-    _require(
+    require(
         batch,
         "tgdpo",
         "ref_chosen_logps",
@@ -336,7 +322,7 @@ def tgdpo(batch: PairBatch, *, beta: float = 0.1, alpha: float = 0.5) -> Objecti
     rejected_reward = masked_sum(
         beta * (1 - alpha * beta * guide_rejected) * delta_rejected, batch.rejected_mask
     )
-    loss = _mean(-F.logsigmoid(chosen_reward - rejected_reward))
+    loss = mean_or_zero(-F.logsigmoid(chosen_reward - rejected_reward))
     return ObjectiveOutput(loss, _reward_metrics(chosen_reward, rejected_reward))
 
 
@@ -353,11 +339,11 @@ def focal_dpo(batch: PairBatch, *, beta: float = 0.1, gamma: float = 2.0) -> Obj
 
     ``(1 − σ(h))^γ`` is computed as ``exp(γ·log σ(−h))``, finite for any h.
     """
-    _require(batch, "focal_dpo", "ref_chosen_logps", "ref_rejected_logps")
+    require(batch, "focal_dpo", "ref_chosen_logps", "ref_rejected_logps")
     chosen_logratio, rejected_logratio = _logratios(batch)
     h = beta * (chosen_logratio - rejected_logratio)
     focus = torch.exp(gamma * F.logsigmoid(-h))
-    loss = _mean(-focus * F.logsigmoid(h))
+    loss = mean_or_zero(-focus * F.logsigmoid(h))
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_logratio, beta * rejected_logratio))
 
 
@@ -371,10 +357,10 @@ def focal_dpo(batch: PairBatch, *, beta: float = 0.1, gamma: float = 2.0) -> Obj
 )
 def weighted_dpo(batch: PairBatch, *, beta: float = 0.1) -> ObjectiveOutput:
     """Weighted DPO (DA-DPO): ``L = mean_pairs w·(−log σ(h))`` with ``w = batch.weight`` (no gradient)."""
-    _require(batch, "weighted_dpo", "ref_chosen_logps", "ref_rejected_logps", "weight")
+    require(batch, "weighted_dpo", "ref_chosen_logps", "ref_rejected_logps", "weight")
     chosen_logratio, rejected_logratio = _logratios(batch)
     h = beta * (chosen_logratio - rejected_logratio)
-    loss = _mean(batch.weight.detach() * -F.logsigmoid(h))
+    loss = mean_or_zero(batch.weight.detach() * -F.logsigmoid(h))
     return ObjectiveOutput(loss, _reward_metrics(beta * chosen_logratio, beta * rejected_logratio))
 
 
@@ -396,11 +382,11 @@ def flex_dpo(
 
     ``beta_chosen`` / ``beta_rejected`` default to ``beta``.
     """
-    _require(batch, "flex_dpo", "ref_chosen_logps", "ref_rejected_logps")
+    require(batch, "flex_dpo", "ref_chosen_logps", "ref_rejected_logps")
     beta_w = beta if beta_chosen is None else beta_chosen
     beta_l = beta if beta_rejected is None else beta_rejected
     chosen_logratio, rejected_logratio = _logratios(batch)
-    loss = _mean(-F.logsigmoid(beta_w * chosen_logratio - beta_l * rejected_logratio))
+    loss = mean_or_zero(-F.logsigmoid(beta_w * chosen_logratio - beta_l * rejected_logratio))
     return ObjectiveOutput(
         loss, _reward_metrics(beta_w * chosen_logratio, beta_l * rejected_logratio)
     )

@@ -28,29 +28,21 @@ import torch
 from dmpo.errors import DmpoError
 from dmpo.objectives.batch import GroupBatch
 from dmpo.objectives.common import (
+    ZERO_SIGNAL_TOL,
+    clipped_surrogate,
+    compute_dtype,
     group_advantages,
-    group_index,
-    group_max,
-    group_min,
     masked_mean,
     masked_sum,
+    to_output,
+    token_mean,
+    zero_signal_groups,
 )
 from dmpo.objectives.registry import ObjectiveOutput, register
 
-ZERO_SIGNAL_TOL = 1e-5
+__all__ = ["AGGREGATIONS", "BASES", "ZERO_SIGNAL_TOL", "bnpo", "dapo", "dr_grpo", "grpo", "gspo"]
+
 AGGREGATIONS = ("grpo", "bnpo", "dapo", "dr_grpo")
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float32 for half-precision inputs, else the input's own floating dtype."""
-    return torch.promote_types(dtype, torch.float32)
-
-
-def zero_signal_groups(values: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
-    """[N] bool: the completion's group has max − min of ``values`` ≤ 1e-5 (no learning signal)."""
-    index, k = group_index(group_ids)
-    spread = group_max(values, index, k) - group_min(values, index, k)
-    return (spread <= ZERO_SIGNAL_TOL)[index]
 
 
 def _clipped_token_loss(
@@ -71,10 +63,7 @@ def _clipped_token_loss(
     log_ratio = torch.where(mask.bool(), logps - old_logps, 0.0)
     if sequence_level:
         log_ratio = masked_mean(log_ratio, mask).unsqueeze(-1)
-    ratio = torch.exp(log_ratio)
-    advantages = advantages.unsqueeze(-1)
-    clipped = ratio.clamp(1 - epsilon_low, 1 + epsilon_high)
-    return -torch.minimum(ratio * advantages, clipped * advantages), ratio
+    return clipped_surrogate(log_ratio, advantages.unsqueeze(-1), epsilon_low, epsilon_high)
 
 
 def _aggregate(
@@ -102,11 +91,6 @@ def _aggregate(
             raise DmpoError(f"max_completion_length must be positive, got {length}")
         return total / (mask.shape[0] * length)
     raise DmpoError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-
-
-def _token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over all real tokens."""
-    return masked_sum(values, mask).sum() / mask.sum().clamp(min=1)
 
 
 def _clip_fraction(flags: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -172,7 +156,7 @@ def _policy_loss(
         if kl_bias_correction:
             kl = kl * ratio
         token_loss = token_loss + beta_kl * kl
-        metrics["kl"] = _token_mean(kl.detach(), mask)
+        metrics["kl"] = token_mean(kl.detach(), mask)
 
     loss = _aggregate(
         token_loss,
@@ -191,14 +175,6 @@ def _policy_loss(
         metrics["clip_ratio/region_mean"] = low + high
         metrics["advantage_abs_mean"] = advantages.abs().mean()
     return loss, metrics
-
-
-def to_output(loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> ObjectiveOutput:
-    """Wrap a loss and metric tensors; one device sync for all metrics."""
-    values = (
-        torch.stack([m.detach().double() for m in metrics.values()]).tolist() if metrics else []
-    )
-    return ObjectiveOutput(loss=loss, metrics=dict(zip(metrics, values)))
 
 
 @register(

@@ -9,13 +9,13 @@ import os
 import pytest
 
 from dmpo import npbench
-from dmpo.engines.settings import SFTSettings, default_model_path, is_built
 from dmpo.errors import DmpoError
+from dmpo.pipeline.settings import SFTSettings, default_model_path, is_built
 
 pytest.importorskip("trl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from dmpo.engines.trl import sft
+from dmpo.pipeline import sft
 
 TASKS = ("knapsack", "vertex_cover")
 QUICK = dict(tasks=("knapsack",), instances_per_task=20, answers_per_instance=2, explore_steps=60,

@@ -1,4 +1,8 @@
-"""YAML config files for ``dmpo train``: the same keys as the flags, flags win.
+"""Command-line flags and YAML configs from the settings dataclasses of ``dmpo.pipeline``.
+
+:func:`add_settings_arguments` makes one flag per field (``max_steps`` → ``--max-steps``; type
+from the default, help from the field's ``help`` metadata), so a setting is declared once, in
+its dataclass. :func:`settings_from_args` builds the dataclass from defaults ← YAML ← flags.
 
     # train.yaml
     objective: dmpo
@@ -14,6 +18,7 @@ reads as a string, is a float), and an unknown key is an error that lists the va
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from pathlib import Path
@@ -126,3 +131,61 @@ def merge(cls: type, *layers: dict[str, Any]) -> Any:
             else:
                 merged[key] = value
     return cls(**merged)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
+    """One ``--flag`` per field of the settings dataclass ``cls`` (except ``skip``). Defaults are
+    None ("not given") so that a YAML value stands unless the flag is given; the help shows the
+    field's own default. Mapping fields are repeatable ``KEY=VALUE`` flags (``metadata["flag"]``
+    names them); ``metadata["const"]`` makes the value optional; ``metadata["choices"]`` limits it."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        flag = meta.get("flag", "--" + f.name.replace("_", "-"))
+        default = _default(f)
+        text = meta.get("help", "")
+        if isinstance(default, dict):
+            parser.add_argument(flag, dest=f.name, action="append", default=None, metavar="KEY=VALUE", help=text)
+            continue
+        if default is not None and default != "":
+            text = f"{text} (default: {_show(default)})"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": text}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _flag_type(default)
+            if "const" in meta:
+                kwargs.update(nargs="?", const=meta["const"])
+            if "choices" in meta:
+                kwargs["choices"] = meta["choices"]
+        parser.add_argument(flag, **kwargs)
+
+
+def _flag_type(default: Any) -> Any:
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def settings_from_args(cls: type, args: argparse.Namespace, *, config: str | None = None) -> Any:
+    """``cls`` from its defaults ← the YAML file ``config`` ← the flags given in ``args``."""
+    file_values = coerce(cls, load_yaml(config), source=config) if config else {}
+    given: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        if isinstance(_default(f), dict):
+            value = parse_key_values(value, f.metadata.get("flag", f.name)) or None
+        given[f.name] = value
+    flag_values = coerce(cls, {k: v for k, v in given.items() if v is not None}, source="flags")
+    return merge(cls, file_values, flag_values)

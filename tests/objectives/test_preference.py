@@ -175,7 +175,7 @@ def test_dpo_metrics_match_trl_definitions():
 
 
 def test_madpo_weight_shape_of_curve():
-    from dmpo.objectives.pair import madpo_weight
+    from dmpo.objectives.preference import madpo_weight
 
     margins = torch.tensor([-3.0, -2.0, -0.5, 0.5, 2.0, 6.0], dtype=torch.float64)
     weight = madpo_weight(margins, c_max=2.0, c_min=0.5, lam=1.0, tau=2.0)

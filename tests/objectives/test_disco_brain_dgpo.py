@@ -11,7 +11,9 @@ import torch
 from dmpo import objectives
 from dmpo.errors import DmpoError
 from dmpo.objectives import GroupBatch
-from dmpo.objectives.related import brain, dgpo, dgpo_token_weights, disco
+from dmpo.objectives.brain import brain
+from dmpo.objectives.dgpo import dgpo, dgpo_token_weights
+from dmpo.objectives.disco import disco
 
 F64 = torch.float64
 

@@ -11,7 +11,7 @@ import torch
 from dmpo import objectives
 from dmpo.errors import DmpoError
 from dmpo.objectives import GroupBatch
-from dmpo.objectives.group import bnpo, dapo, dr_grpo, grpo, gspo
+from dmpo.objectives.policy_gradient import bnpo, dapo, dr_grpo, grpo, gspo
 
 F64 = torch.float64
 GROUP_OBJECTIVES = {"grpo": grpo, "bnpo": bnpo, "dapo": dapo, "dr_grpo": dr_grpo, "gspo": gspo}
