@@ -1,10 +1,13 @@
 """dmpo: Distribution-Matching Policy Optimization and NP-Bench.
 
-Packages, arrows pointing one way:
-- ``dmpo.objectives``: the maths (pure PyTorch losses), imports no engine.
-- ``dmpo.npbench``: the problems (generators, exact solvers, validators, prompts, images).
-- ``dmpo.evaluation``: metrics over sampled answers (QR, success, diversity, pass@k).
-- ``dmpo.engines``: adapters for training engines (TRL, verl); import the core.
+Layers, imports pointing one way (down this list; docs/architecture.md, checked by
+tests/test_architecture.py):
+- core: ``dmpo.objectives`` (the maths, pure PyTorch losses), ``dmpo.npbench`` (the problems:
+  generators, exact solvers, validators, prompts, images, data splits), ``dmpo.models`` (the
+  built-in tiny model, loading any causal LM);
+- adapters: ``dmpo.engines`` (training engines: TRL) and ``dmpo.evaluation`` (sampling,
+  metrics, reports, plots), each importing only the core;
+- ``dmpo.pipeline``: settings, SFT warm start, training runs, evaluation runs, the demo;
 - ``dmpo.cli``: the ``dmpo`` command.
 """
 

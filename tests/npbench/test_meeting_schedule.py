@@ -1,4 +1,4 @@
-"""meeting_schedule: the spec §5 rows, format tolerance, availability edges, hand-made optima."""
+"""meeting_schedule: the public validators' flaws (docs/npbench.md), format tolerance, availability edges, hand-made optima."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def judge(text: str, question: dict = QUESTION):
     return verdict
 
 
-# ---- spec §5 ----------------------------------------------------------------------------
+# ---- public validators' flaws (docs/npbench.md) ----------------------------------------------------------------------------
 @pytest.mark.parametrize("answer", [
     "[(0, 0, 540), (0, 0, 540), (0, 0, 540)]",
     "[(0, 0, 540), (0, 0, 600), (0, 1, 780)]",  # no overlap at all: only the repeat is wrong

@@ -1,4 +1,4 @@
-"""set_cover: the spec §5 row, Impossible, format tolerance, a hand-made optimum, generator."""
+"""set_cover: the public validators' flaw (docs/npbench.md), Impossible, format tolerance, a hand-made optimum, generator."""
 
 from __future__ import annotations
 

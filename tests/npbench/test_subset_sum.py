@@ -1,4 +1,4 @@
-"""subset_sum: the spec §5 row, format tolerance, a hand-made optimum, the generator."""
+"""subset_sum: the public validators' flaw (docs/npbench.md), format tolerance, a hand-made optimum, the generator."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_hand_made_instance():
 
 
 @pytest.mark.parametrize("answer", [
-    "[1, 1, 2]",  # spec §5: one index repeated (3 + 3 + 4 = 10)
+    "[1, 1, 2]",  # public flaw (docs/npbench.md): one index repeated (3 + 3 + 4 = 10)
     "[3, 3, 3, 3, 3]",  # 2 × 5 = 10
     "[0, 1]",  # sums to 8
     "[0, 1, 3, 5]",  # no index 5

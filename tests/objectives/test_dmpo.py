@@ -43,7 +43,7 @@ def zscore_ref(rewards: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
 
 
 def dm_ref(phi, z, group_ids, *, alpha=ALPHA, divergence="mse", skip=False, normalize="group"):
-    """L_DM from spec §2.2, one group at a time."""
+    """L_DM from the formulas in dmpo/objectives/dm_term.py, one group at a time."""
     values, weights = [], []
     for idx in groups_of(group_ids):
         p, q = softmax(z[idx] / alpha), softmax(phi[idx])

@@ -83,7 +83,7 @@ def make_batch(
 
 
 # ---------------------------------------------------------------------------------------------
-# numpy reference, written from the spec's formulas with explicit loops
+# numpy reference, written from the formulas in the module docstrings with explicit loops
 
 
 def advantages_ref(

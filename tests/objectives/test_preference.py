@@ -64,7 +64,7 @@ def hand_batch(requires_grad: bool = False) -> PairBatch:
     )
 
 
-# numpy references, written from the spec's formulas on the unpadded token lists.
+# numpy references, written from the formulas in the module docstrings on the unpadded token lists.
 def logsig(x):
     return -np.logaddexp(0.0, -np.asarray(x, dtype=np.float64))
 

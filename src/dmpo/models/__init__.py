@@ -1,4 +1,5 @@
-"""Models: the built-in tiny decoder and loading any causal LM by folder or hub id.
+"""Models: the built-in tiny decoder (``tiny``) and loading any causal LM by folder or hub id
+(``loading``).
 
     from dmpo.models import build_tiny_model, load_model_and_tokenizer
     path = build_tiny_model("runs/tiny")          # offline, seconds
@@ -7,11 +8,7 @@
 Needs the ``trl`` extra (transformers, tokenizers); importing this package does not import them.
 """
 
-from dmpo.models.tiny import (
-    build_tiny_model,
-    build_tokenizer,
-    load_model_and_tokenizer,
-    resolve_model_source,
-)
+from dmpo.models.loading import load_model_and_tokenizer, resolve_model_source
+from dmpo.models.tiny import build_tiny_model, build_tokenizer
 
 __all__ = ["build_tiny_model", "build_tokenizer", "load_model_and_tokenizer", "resolve_model_source"]

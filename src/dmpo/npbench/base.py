@@ -20,7 +20,7 @@ from dmpo.npbench.parsing import extract_answer, is_int_id, parse_int_list
 DIFFICULTIES: tuple[str, ...] = ("tiny", "easy", "medium", "hard", "bench")
 Sense = Literal["min", "max"]
 
-# Reward used for training (spec §1): 0.1 for a parseable final Answer line, plus QR if valid.
+# Reward used for training (docs/npbench.md): 0.1 for a parseable final Answer line, plus QR if valid.
 FORMAT_REWARD = 0.1
 
 
@@ -147,7 +147,10 @@ class Task(ABC):
 
     @abstractmethod
     def brute_force(self, question: dict) -> float:
-        """Optimum by exhaustive search; used by tests on ``tiny`` instances only."""
+        """Reference solver for the tests: the optimum by exhaustive search (exponential time).
+
+        Nothing in the library calls it; the test suite checks every exact solver against it on
+        ``tiny`` instances. Written as plainly as possible, independent of :meth:`solve`."""
 
     @abstractmethod
     def compact_question(self, question: dict) -> str:
@@ -238,9 +241,6 @@ class Task(ABC):
             return Verdict(True, False, None, 0.0, reason or "infeasible", self.canonical(answer))
         qr = quality_ratio(value, instance.optimum, self.sense, cap=cap)
         return Verdict(True, True, value, qr, "", self.canonical(answer))
-
-    def reward(self, instance: Instance | dict, completion: Any) -> float:
-        return self.evaluate(instance, completion).reward
 
     def prompt(self, instance: Instance | dict, style: str = "nl") -> str:
         """``nl``: the benchmark's seven-section prompt; ``compact``: the task name and a short

@@ -147,7 +147,7 @@ def qr_curve(items: Sequence[ItemScore]) -> list[float]:
 
 
 def format_table(summary: dict, *, title: str = "NP-Bench") -> str:
-    """A plain-text table (rich renders it in the CLI): tasks, then categories, then overall."""
+    """A plain-text table: tasks, then categories, then overall."""
     columns = ["sr", "sr_best", "qr", "qr_best", "distinct_valid", "distinct_optimal"]
     columns += sorted(k for k in summary.get("overall", {}) if k.startswith("pass@"))
     header = f"{'':24}" + "".join(f"{c:>17}" for c in columns)

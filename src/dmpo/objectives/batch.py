@@ -7,7 +7,7 @@ padded; ``mask`` marks real tokens (a completion may have none). Groups are give
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
@@ -138,7 +138,3 @@ class ForgetBatch:
                 raise DmpoError("retain_logps given without retain_mask")
             _check_tokens("retain_mask", self.retain_mask, self.retain_logps.shape)
             _check_tokens("ref_retain_logps", self.ref_retain_logps, self.retain_logps.shape)
-
-
-def batch_fields(batch_type: type) -> list[str]:
-    return [f.name for f in fields(batch_type)]

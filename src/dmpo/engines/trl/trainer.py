@@ -55,7 +55,7 @@ from dmpo import objectives
 from dmpo.engines.trl.config import GroupObjectiveConfig
 from dmpo.engines.trl.rewards import safe_reward
 from dmpo.errors import DmpoError
-from dmpo.models.tiny import resolve_model_source
+from dmpo.models.loading import resolve_model_source
 from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
 from dmpo.objectives.dm_term import DM_DIAGNOSTICS, dm_term, dm_term_params
 

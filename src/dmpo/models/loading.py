@@ -1,0 +1,64 @@
+"""Loading any causal LM and its tokenizer from a local folder or a hub id, with clear errors
+for a path that does not exist (instead of a hub look-up for a typo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dmpo.errors import DmpoError
+
+
+def _looks_like_local_path(name: str) -> bool:
+    # A hub id is "name" or "org/name"; anything else with a separator is meant as a folder.
+    return (
+        os.path.isabs(name)
+        or name.startswith((".", "~"))
+        or name.count("/") > 1
+        or (os.sep != "/" and os.sep in name)
+    )
+
+
+def resolve_model_source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
+    """(what to pass to ``from_pretrained``, whether it is a local folder).
+
+    An existing folder is local; a name that can only be a path (absolute, ``./``, ``~``, or more
+    than one ``/``) but does not exist raises DmpoError; anything else is taken as a hub id.
+    """
+    name = os.fspath(name_or_path)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return str(local), True
+    if local.exists():
+        raise DmpoError(f"model path {name!r} is a file; give the folder written by save_pretrained")
+    if _looks_like_local_path(name):
+        raise DmpoError(
+            f"model path {name!r} does not exist; build the tiny model with "
+            "dmpo.models.build_tiny_model(path) or give an existing folder or hub id"
+        )
+    return name, False
+
+
+def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: Any) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer from a local folder or a hub id.
+
+    A local folder is read without touching the network. Anything else is passed to
+    ``from_pretrained`` as a hub id (it needs a network or a filled cache). The tokenizer pads on
+    the left (generation needs it) and gets ``pad_token = eos_token`` when it has none. A folder
+    that does not exist, or a hub id that cannot be loaded, raises DmpoError.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name = os.fspath(name_or_path)
+    source, offline = resolve_model_source(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline, **model_kwargs)
+    except OSError as exc:
+        where = "folder" if offline else "hub id (is the network reachable, or HF_HUB_OFFLINE set?)"
+        raise DmpoError(f"could not load a causal LM from {where} {name!r}: {exc}") from exc
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
