@@ -1,7 +1,10 @@
 """Batch types the objectives consume. Plain dataclasses of tensors; no engine knows them.
 
 Shapes: ``N`` completions (or pairs), ``T`` tokens. Per-token tensors are ``[N, T]`` and
-padded; ``mask`` marks real tokens (a completion may have none). Groups are given by
+padded; ``mask`` marks real tokens (a completion may have none); padding may hold anything
+(−inf, NaN): the objectives never let it contribute. Per-completion inputs (rewards,
+advantages, weights, margins) and forget log-probs must be finite: a NaN there is a clear error,
+not a NaN model. Groups are given by
 ``group_ids`` (any integers; completions sharing an id share a prompt) and may differ in size.
 """
 
@@ -12,6 +15,19 @@ from dataclasses import dataclass
 import torch
 
 from dmpo.errors import DmpoError
+
+
+def _check_finite(name: str, value: torch.Tensor | None, mask: torch.Tensor | None = None) -> None:
+    """A clear error for NaN or ±inf in ``value`` (at real tokens only, when ``mask`` is given):
+    such a value would turn the loss, then the model, into NaN."""
+    if value is None:
+        return
+    values = value.detach()
+    if mask is not None:
+        values = values[mask.detach() != 0]
+    if not bool(torch.isfinite(values).all()):
+        where = " at real tokens" if mask is not None else ""
+        raise DmpoError(f"{name} holds NaN or ±inf{where}; non-finite values must not reach an objective")
 
 
 def _check_tokens(name: str, value: torch.Tensor | None, shape: torch.Size) -> None:
@@ -61,6 +77,10 @@ class GroupBatch:
             value = getattr(self, name)
             if value is not None and value.shape != (n,):
                 raise DmpoError(f"{name} must have shape [{n}], got {tuple(value.shape)}")
+        if n == 0:
+            raise DmpoError("the batch holds no completions")
+        _check_finite("rewards", self.rewards)
+        _check_finite("advantages", self.advantages)
 
     @property
     def num_completions(self) -> int:
@@ -107,6 +127,7 @@ class PairBatch:
             value = getattr(self, name)
             if value is not None and value.shape != (n,):
                 raise DmpoError(f"{name} must have shape [{n}], got {tuple(value.shape)}")
+            _check_finite(name, value)
 
     @property
     def num_pairs(self) -> int:
@@ -133,6 +154,8 @@ class ForgetBatch:
     def __post_init__(self) -> None:
         _check_tokens("forget_mask", self.forget_mask, self.forget_logps.shape)
         _check_tokens("ref_forget_logps", self.ref_forget_logps, self.forget_logps.shape)
+        _check_finite("forget_logps", self.forget_logps, self.forget_mask)
+        _check_finite("ref_forget_logps", self.ref_forget_logps, self.forget_mask)
         if self.retain_logps is not None:
             if self.retain_mask is None:
                 raise DmpoError("retain_logps given without retain_mask")

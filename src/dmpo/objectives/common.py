@@ -67,8 +67,9 @@ def token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Σ_t values·mask per row: [N, T] → [N]."""
-    return (values * mask).sum(dim=-1)
+    """Σ_t values·mask per row: [N, T] → [N]. Positions outside the mask never contribute,
+    whatever their value (padding filled with −inf or NaN gives no NaN)."""
+    return (torch.where(mask != 0, values, 0.0) * mask).sum(dim=-1)
 
 
 def num_tokens(mask: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ defaults, in its ``forwarded_params`` attribute; they count as its own parameter
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -61,6 +62,9 @@ class ObjectiveSpec:
                 f"objective {self.name!r} has no parameter(s) {unknown}; "
                 f"valid parameters: {sorted(valid)}"
             )
+        for name, value in params.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DmpoError(f"objective {self.name!r}: parameter {name} must be finite, got {value}")
         return self.fn(batch, **{**self.defaults, **params})
 
 

@@ -7,7 +7,8 @@ columns included (``instance`` carries the NP-Bench instance as JSON).
 Failure policy. A reward that raises or runs past its time limit costs *that completion* its
 reward: it gets ``failure_reward`` (0.0 by default, the reward of an answer that is not even well
 formed), never ``None``, so every completion keeps a finite raw reward (DMPO's target is a softmax
-over raw rewards and has no use for a missing one). Failures are counted on the function
+over raw rewards and has no use for a missing one). A reward that is NaN, ±inf or not a number
+is a failure too. Failures are counted on the function
 (``.failures``, ``.calls``) and logged every step through TRL's ``log_metric`` as a fraction.
 A :class:`~dmpo.errors.DmpoError` is not a failure of the completion but of the data or the
 configuration (a malformed instance, a missing column): it propagates and stops the run.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import signal
 import threading
 from collections.abc import Callable
@@ -133,6 +135,11 @@ def safe_reward(
                 except Exception:
                     reward, failed = failure_reward, failed + 1
                 rewards.append(reward)
+        # A non-finite or non-numeric score is a failure of that completion too: it must never
+        # reach the advantages or DMPO's target (None stays None: TRL's "not scored here").
+        for i, reward in enumerate(rewards):
+            if reward is not None and not _is_finite_number(reward):
+                rewards[i], failed = failure_reward, failed + 1
         guarded.calls += n
         guarded.failures += failed
         if log_metric is not None:
@@ -144,6 +151,13 @@ def safe_reward(
     guarded.failures = 0
     guarded.dmpo_guarded = True  # the trainer does not wrap it again
     return guarded
+
+
+def _is_finite_number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def make_npbench_reward(
