@@ -6,7 +6,16 @@
 """
 
 # Importing the objective modules registers their objectives by name.
-from dmpo.objectives import covariance, flowrl, forget, gpg, group, pair, passk, related  # noqa: F401
+from dmpo.objectives import (  # noqa: F401
+    covariance,
+    flowrl,
+    forget,
+    gpg,
+    group,
+    pair,
+    passk,
+    related,
+)
 from dmpo.objectives import dmpo as _dmpo  # noqa: F401
 from dmpo.objectives.batch import ForgetBatch, GroupBatch, PairBatch
 from dmpo.objectives.pairs import best_vs_worst, pair_batch_from_group, pairs_above_margin

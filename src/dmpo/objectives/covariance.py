@@ -1,9 +1,9 @@
-"""Clip-Cov and KL-Cov (Cui et al., "The Entropy Mechanism of RL for Reasoning LMs", arXiv 2505.22617).
+"""Clip-Cov and KL-Cov (Cui et al., "The Entropy Mechanism of RL for Reasoning LMs", 2505.22617).
 
 Entropy collapses when tokens whose log-probability and advantage move together get pushed
 further. Both methods score each real token of the batch by its centred covariance
 
-    Cov_t = (A_t − mean A) · (log π_θ(y_t) − mean log π_θ)        (means over the batch's real tokens)
+    Cov_t = (A_t − mean A) · (log π_θ(y_t) − mean log π_θ)      (means over real tokens)
 
 with ``A_t`` the advantage of the token's completion, and restrain a tiny fraction of the
 highest-covariance tokens: Clip-Cov detaches the gradient of randomly chosen tokens with
@@ -94,7 +94,7 @@ def clip_cov(
     adv_eps: float = 1e-4,
     aggregation: str = "dapo",
 ) -> ObjectiveOutput:
-    """Clip-Cov (arXiv 2505.22617, Eq. for L_Clip-Cov):
+    """Clip-Cov (arXiv 2505.22617, the paper's L_Clip-Cov; verl's and the authors' code):
 
         ρ_t = exp(lp_t − old_t),  ℓ_t = −min(ρ_t·A_t, clip(ρ_t, 1−ε_low, 1+ε_high)·A_t)
         I   = n random tokens of {t real, not clipped by PPO, clip_cov_lb < Cov_t < clip_cov_ub}
@@ -190,7 +190,7 @@ def kl_cov(
     adv_eps: float = 1e-4,
     aggregation: str = "dapo",
 ) -> ObjectiveOutput:
-    """KL-Cov (arXiv 2505.22617, Eq. for L_KL-Cov):
+    """KL-Cov (arXiv 2505.22617, the paper's L_KL-Cov; verl's and the authors' code):
 
         ρ_t = exp(lp_t − old_t)
         I   = the k real tokens of largest Cov_t,   k = max(⌊kl_cov_ratio · #real tokens⌋, 1)

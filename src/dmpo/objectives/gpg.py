@@ -4,7 +4,7 @@ A plain policy gradient on group-relative advantages: no importance ratio, no cl
 reference model. The loss, per token ``t`` of completion ``i``:
 
     ℓ_{i,t} = −α · Â_i · log π_θ(y_{i,t} | x, y_{i,<t})
-    Â_i     = (r_i − mean_g r) / F_norm,    F_norm = 1 (paper default) or std_g r + eps
+    Â_i     = (r_i − mean_g r) / F_norm,    F_norm = 1 (default) or std_g r + eps
     α       = B / (B − M)
 
 ``B`` is the number of completions in the batch and ``M`` the number of completions whose
@@ -62,9 +62,10 @@ def gpg(
 ) -> ObjectiveOutput:
     """GPG (arXiv 2504.02546):  L = −(1/|T|) Σ_i Σ_t α·Â_i·log π_θ(y_{i,t} | x, y_{i,<t}).
 
-    ``Â_i = (r_i − mean_g r)/F_norm``: ``scale_rewards="none"`` is F_norm = 1 (the paper's and
-    verl's default, ``f_norm=1``); ``"group"`` divides by ``std_g r + adv_eps`` (the authors'
-    ``scale_rewards=True`` option); ``"batch"`` by the std of all rewards. ``batch.advantages``,
+    ``Â_i = (r_i − mean_g r)/F_norm``: ``scale_rewards="none"`` is F_norm = 1 (verl's
+    ``f_norm=1`` default and the authors' GPG recipes, ``scale_rewards: false``); ``"group"``
+    divides by ``std_g r + adv_eps`` (the authors' ``scale_rewards=True`` option); ``"batch"``
+    by the std of all rewards. ``batch.advantages``,
     when given, replace Â (α still multiplies them).
 
     ``α = B/(B − M)`` with ``alpha_scaling`` (the authors' ``adjust_gd``), else 1. ``|T|`` is

@@ -148,9 +148,10 @@ def passk(
 
     ``k``: subset size, 1 <= k <= the smallest group size (else DmpoError). k = 1 gives the
     group-normalised reward with the population std; k = group size gives 0 (one subset).
-    Default k = 4, a small k of the range the paper trains with (it reports training robust
-    to k); ``adv_eps`` = 1e-6 as the authors' ``passk_adv.py``. Rewards may be graded; for
-    0/1 rewards the advantage is the paper's closed form.
+    Default k = 4 is this library's choice (the paper trains with several k and reports
+    training robust to k; set k to match a given run). ``adv_eps`` = 1e-6 as the authors'
+    ``passk_adv.py``. Rewards may be graded; for 0/1 rewards the advantage is the paper's
+    closed form.
     """
     advantages, means = passk_advantages_and_means(batch.rewards, batch.group_ids, k, eps=adv_eps)
     with_advantages = dataclasses.replace(batch, advantages=advantages)
