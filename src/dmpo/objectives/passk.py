@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 
 from dmpo.errors import DmpoError
 from dmpo.objectives.batch import GroupBatch
@@ -90,7 +91,8 @@ def passk_advantages_and_means(
     log_max_at = _log_binomial(n - q, kk - 1)  # subsets where q is the maximum
     weight = torch.exp(log_max_at - log_all)  # P(q is the max of a random k-subset)
     own = torch.exp(log_max_at - log_with)  # among subsets holding q, share where q is the max
-    later = torch.exp(_log_binomial(n - q - 1, kk - 2) - log_with)  # j=q is the max, with a later i
+    # Share of the subsets holding a later completion i in which q is the maximum (same for all i).
+    later = torch.exp(_log_binomial(n - q - 1, kk - 2) - log_with)
 
     mean_deficit = group_sum(weight * d, index=g, num_groups=num_groups)
     centred = d - mean_deficit[g]
@@ -100,7 +102,7 @@ def passk_advantages_and_means(
     width = int(sizes.max().item()) if num_groups else 0
     table = torch.zeros(num_groups, width, dtype=torch.float64, device=r.device)
     table[g, position] = later * d
-    before = (torch.cumsum(table, dim=1) - table)[g, position]
+    before = torch.cumsum(F.pad(table[:, :-1], (1, 0)), dim=1)[g, position]
     mean_with = own * d + before  # mean deficit of the subsets holding this completion
 
     s = sigma[g]
