@@ -1,8 +1,9 @@
 """The maths: DMPO and related objectives as pure PyTorch functions. Imports no engine.
 
 One file per family: ``policy_gradient`` (GRPO, BNPO, DAPO, Dr. GRPO, GSPO), ``dm_term`` (the
-distribution-matching term), ``dmpo`` (L_base + λ·L_DM and its presets), ``disco``, ``brain``,
-``dgpo``, ``preference`` (DPO and relatives on pairs), ``pair_building`` (pairs from scored
+distribution-matching term), ``dmpo`` (L_base + λ·L_DM and its presets), ``gpg``,
+``covariance`` (Clip-Cov, KL-Cov), ``flowrl``, ``passk`` (Pass@k training), ``disco``,
+``brain``, ``dgpo``, ``preference`` (DPO and relatives on pairs), ``pair_building`` (pairs from scored
 groups), ``forget`` (unlearning); ``common`` holds the shared reductions, ``batch`` the inputs,
 ``registry`` the names.
 
@@ -12,7 +13,18 @@ groups), ``forget`` (unlearning); ``common`` holds the shared reductions, ``batc
 """
 
 # Importing the objective modules registers their objectives by name.
-from dmpo.objectives import brain, dgpo, disco, forget, policy_gradient, preference  # noqa: F401
+from dmpo.objectives import (  # noqa: F401
+    brain,
+    covariance,
+    dgpo,
+    disco,
+    flowrl,
+    forget,
+    gpg,
+    passk,
+    policy_gradient,
+    preference,
+)
 from dmpo.objectives import dmpo as _dmpo  # noqa: F401
 from dmpo.objectives.batch import ForgetBatch, GroupBatch, PairBatch
 from dmpo.objectives.dm_term import DMTerm, dm_coefficients, dm_term

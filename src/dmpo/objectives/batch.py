@@ -52,6 +52,8 @@ class GroupBatch:
     truncated:  [N] bool, completion hit the length limit (DAPO overlong masking).
     num_items_in_batch: tokens in the whole optimisation batch across accumulation steps and
                 processes (DAPO normalisation); None = tokens in this batch.
+    log_z:      [N] learned log-partition estimate log Z_φ(x) of each completion's prompt, with
+                gradient (FlowRL); the same value for every completion of a prompt.
     """
 
     logps: torch.Tensor
@@ -65,6 +67,7 @@ class GroupBatch:
     hellinger: torch.Tensor | None = None
     truncated: torch.Tensor | None = None
     num_items_in_batch: float | None = None
+    log_z: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.logps.dim() != 2:
@@ -73,7 +76,7 @@ class GroupBatch:
         _check_tokens("mask", self.mask, self.logps.shape)
         for name in ("old_logps", "ref_logps", "entropies", "hellinger"):
             _check_tokens(name, getattr(self, name), self.logps.shape)
-        for name in ("rewards", "group_ids", "advantages", "truncated"):
+        for name in ("rewards", "group_ids", "advantages", "truncated", "log_z"):
             value = getattr(self, name)
             if value is not None and value.shape != (n,):
                 raise DmpoError(f"{name} must have shape [{n}], got {tuple(value.shape)}")

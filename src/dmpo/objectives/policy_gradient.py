@@ -45,7 +45,7 @@ __all__ = ["AGGREGATIONS", "BASES", "ZERO_SIGNAL_TOL", "bnpo", "dapo", "dr_grpo"
 AGGREGATIONS = ("grpo", "bnpo", "dapo", "dr_grpo")
 
 
-def _clipped_token_loss(
+def clipped_token_loss(
     logps: torch.Tensor,
     old_logps: torch.Tensor,
     mask: torch.Tensor,
@@ -66,7 +66,7 @@ def _clipped_token_loss(
     return clipped_surrogate(log_ratio, advantages.unsqueeze(-1), epsilon_low, epsilon_high)
 
 
-def _aggregate(
+def aggregate_token_loss(
     token_loss: torch.Tensor,
     mask: torch.Tensor,
     aggregation: str,
@@ -93,7 +93,7 @@ def _aggregate(
     raise DmpoError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
 
 
-def _clip_fraction(flags: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def clip_fraction(flags: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Fraction of real tokens flagged within ``rows``; of completions for [N, 1] flags, as TRL logs."""
     if flags.shape[1] == 1:
         return (flags[:, 0] & rows).to(mask.dtype).mean()
@@ -101,7 +101,7 @@ def _clip_fraction(flags: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) 
     return (per_row * rows).sum() / mask.sum().clamp(min=1)
 
 
-def _policy_loss(
+def policy_loss(
     batch: GroupBatch,
     *,
     aggregation: str,
@@ -138,7 +138,7 @@ def _policy_loss(
         informative = ~zero_signal_groups(batch.rewards.to(dtype), batch.group_ids)
         mask = mask * informative.to(dtype).unsqueeze(-1)
 
-    token_loss, ratio = _clipped_token_loss(
+    token_loss, ratio = clipped_token_loss(
         logps,
         old_logps,
         mask,
@@ -158,7 +158,7 @@ def _policy_loss(
         token_loss = token_loss + beta_kl * kl
         metrics["kl"] = token_mean(kl.detach(), mask)
 
-    loss = _aggregate(
+    loss = aggregate_token_loss(
         token_loss,
         mask,
         aggregation,
@@ -168,8 +168,8 @@ def _policy_loss(
 
     with torch.no_grad():
         # Clipped low needs A < 0 and clipped high A > 0: disjoint, so region = low + high.
-        low = _clip_fraction(ratio < 1 - epsilon_low, mask, advantages < 0)
-        high = _clip_fraction(ratio > 1 + epsilon_high, mask, advantages > 0)
+        low = clip_fraction(ratio < 1 - epsilon_low, mask, advantages < 0)
+        high = clip_fraction(ratio > 1 + epsilon_high, mask, advantages > 0)
         metrics["clip_ratio/low_mean"] = low
         metrics["clip_ratio/high_mean"] = high
         metrics["clip_ratio/region_mean"] = low + high
@@ -196,7 +196,7 @@ def grpo(
 ) -> ObjectiveOutput:
     """GRPO: L = mean_i [ (1/|y_i|) Σ_t ℓ_{i,t} ]; an empty completion contributes 0."""
     return to_output(
-        *_policy_loss(
+        *policy_loss(
             batch,
             aggregation="grpo",
             epsilon_low=epsilon_low,
@@ -228,7 +228,7 @@ def bnpo(
 ) -> ObjectiveOutput:
     """BNPO (TRL): L = Σ_{i,t} ℓ_{i,t} / Σ_i |y_i| over this batch."""
     return to_output(
-        *_policy_loss(
+        *policy_loss(
             batch,
             aggregation="bnpo",
             epsilon_low=epsilon_low,
@@ -268,7 +268,7 @@ def dapo(
     flagged in ``batch.truncated`` (overlong filtering). Both off by default, as in TRL.
     """
     return to_output(
-        *_policy_loss(
+        *policy_loss(
             batch,
             aggregation="dapo",
             epsilon_low=epsilon_low,
@@ -303,7 +303,7 @@ def dr_grpo(
 ) -> ObjectiveOutput:
     """Dr. GRPO: L = Σ_{i,t} ℓ_{i,t} / (N · L_max), L_max = max_completion_length (None: batch T)."""
     return to_output(
-        *_policy_loss(
+        *policy_loss(
             batch,
             aggregation="dr_grpo",
             epsilon_low=epsilon_low,
@@ -339,7 +339,7 @@ def gspo(
     An empty completion contributes 0; the k3 term, when used, is per token as in grpo.
     """
     return to_output(
-        *_policy_loss(
+        *policy_loss(
             batch,
             aggregation="grpo",
             sequence_level=True,
