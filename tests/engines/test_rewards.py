@@ -188,3 +188,15 @@ def test_npbench_dataset_errors(kwargs, match):
 
     with pytest.raises(DmpoError, match=match):
         build_npbench_dataset(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "high", [1.0]])
+def test_a_non_finite_or_non_numeric_reward_is_a_failure_of_that_completion(bad):
+    def reward(completions, **kwargs):
+        return [1.0, bad, None]
+
+    guarded = safe_reward(reward, timeout_s=None)
+    logged = {}
+    rewards = guarded(completions=["a", "b", "c"], log_metric=lambda key, value: logged.update({key: value}))
+    assert rewards == [1.0, 0.0, None]
+    assert guarded.failures == 1 and logged["reward_failures/reward"] == pytest.approx(1 / 3)

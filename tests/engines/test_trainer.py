@@ -4,8 +4,10 @@ oracles, group integrity, raw rewards, failing rewards, LoRA, resume, and clear 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ G = 4
 GROUP_OBJECTIVES = [
     "grpo", "bnpo", "dapo", "dr_grpo", "gspo",
     "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "disco", "brain",
+    "gpg", "clip_cov", "kl_cov", "passk",
 ]  # fmt: skip
 
 
@@ -74,7 +77,9 @@ def logged(trainer, key) -> list[float]:
 # ---- every objective trains -----------------------------------------------------------------
 @pytest.mark.parametrize("objective", GROUP_OBJECTIVES)
 def test_each_group_objective_trains(tiny_model_path, knapsack_dataset, tmp_path, objective):
-    trainer, before, after = train(tiny_model_path, knapsack_dataset, config(tmp_path, objective=objective))
+    # passk with k = G scores every completion alike (each k-subset is the whole group): k = 2.
+    extra = {"objective_kwargs": {"k": 2}} if objective == "passk" else {}
+    trainer, before, after = train(tiny_model_path, knapsack_dataset, config(tmp_path, objective=objective, **extra))
     assert trainer.state.global_step == 2
     losses = logged(trainer, "loss")
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
@@ -289,3 +294,72 @@ def test_a_plain_grpo_config_is_refused(tiny_model_path, knapsack_dataset, tmp_p
     with pytest.raises(DmpoError, match="DMPOConfig"):
         DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=trl_config(tmp_path),
                     train_dataset=knapsack_dataset)  # fmt: skip
+
+
+# ---- non-finite losses, safe saving, checkpoints --------------------------------------------
+def nan_objective(trainer):
+    objective = trainer.group_objective
+
+    def poisoned(batch, **params):
+        out = objective(batch, **params)
+        out.loss = out.loss * float("nan")
+        return out
+
+    return poisoned
+
+
+def test_a_non_finite_update_is_skipped_counted_and_logged(tiny_model_path, knapsack_dataset, tmp_path):
+    trainer = DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, train_dataset=knapsack_dataset,
+                          args=config(tmp_path, max_steps=2, max_nonfinite_steps=5))
+    before = parameters(trainer.model)
+    trainer.group_objective = nan_objective(trainer)
+    trainer.train()
+    after = parameters(trainer.model)
+    assert all(torch.equal(before[k], after[k]) for k in before), "a NaN update moved the parameters"
+    assert trainer.nonfinite_skipped == 2 and logged(trainer, "nonfinite/skipped_step") == [1.0, 1.0]
+    assert all(torch.isfinite(p).all() for p in after.values())
+
+
+def test_non_finite_updates_in_a_row_stop_the_run_without_saving(tiny_model_path, knapsack_dataset, tmp_path):
+    trainer = DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, train_dataset=knapsack_dataset,
+                          args=config(tmp_path, max_steps=5, max_nonfinite_steps=2, save_strategy="steps",
+                                      save_steps=1))
+    trainer.group_objective = nan_objective(trainer)
+    with pytest.raises(DmpoError, match="2 updates in a row had a non-finite loss or gradient"):
+        trainer.train()
+    assert trainer.nonfinite_skipped == 2
+
+
+def test_a_model_with_non_finite_weights_is_never_saved(tiny_model_path, knapsack_dataset, tmp_path):
+    trainer = DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, train_dataset=knapsack_dataset,
+                          args=config(tmp_path))
+    with torch.no_grad():
+        next(trainer.model.parameters())[0].fill_(float("nan"))
+    with pytest.raises(DmpoError, match="refusing to save the model"):
+        trainer.save_model(str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_checkpoints_are_marked_complete_and_resume_skips_cut_ones(tiny_model_path, knapsack_dataset, tmp_path):
+    from dmpo.engines.trl.trainer import CHECKPOINT_COMPLETE
+    from dmpo.pipeline.train import find_resume_checkpoint
+
+    args = config(tmp_path, max_steps=2, save_strategy="steps", save_steps=1)
+    train(tiny_model_path, knapsack_dataset, args)
+    run = Path(args.output_dir)
+    assert (run / "checkpoint-1" / CHECKPOINT_COMPLETE).is_file()
+    assert (run / "checkpoint-2" / CHECKPOINT_COMPLETE).is_file()
+    assert find_resume_checkpoint("auto", run) == str(run / "checkpoint-2")
+    # A run killed while writing checkpoint-3: no marker, half a weight file.
+    cut = run / "checkpoint-3"
+    shutil.copytree(run / "checkpoint-2", cut)
+    (cut / CHECKPOINT_COMPLETE).unlink()
+    weights = cut / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert find_resume_checkpoint("auto", run) == str(run / "checkpoint-2")
+    with pytest.raises(DmpoError, match=r"model\.safetensors is truncated or corrupt"):
+        find_resume_checkpoint(str(cut), run)
+    for name in ("checkpoint-1", "checkpoint-2"):
+        (run / name / CHECKPOINT_COMPLETE).unlink()
+    with pytest.raises(DmpoError, match=r"no complete checkpoint-N folder .* \(3 incomplete\)"):
+        find_resume_checkpoint("auto", run)

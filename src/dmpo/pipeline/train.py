@@ -15,7 +15,9 @@ command's flags and the YAML config's keys; ``trainer`` passes any further
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -89,11 +91,8 @@ def build_config(settings: TrainSettings, *, progress: bool = True) -> Any:
         "report_to": "none",
         "disable_tqdm": not progress,
         **split_objective_params(settings.objective_params),
-        **settings.trainer,
+        **_typed_trainer_args(settings.trainer, DMPOConfig),
     }
-    unknown = sorted(set(settings.trainer) - {f.name for f in fields(DMPOConfig)})
-    if unknown:
-        raise DmpoError(f"unknown trainer option(s) {unknown}: 'trainer' takes DMPOConfig / GRPOConfig fields")
     try:
         if torch.cuda.is_available():
             kwargs.setdefault("bf16", torch.cuda.is_bf16_supported())
@@ -103,22 +102,67 @@ def build_config(settings: TrainSettings, *, progress: bool = True) -> Any:
         raise DmpoError(f"invalid trainer option: {exc}") from None
 
 
+def _typed_trainer_args(values: dict[str, Any], config_cls: type) -> dict[str, Any]:
+    """``trainer`` pass-through values checked against the config's fields: known names only,
+    numbers and booleans of the field's type (a string where a number belongs, or a NaN, is an
+    error here rather than a crash or silent garbage later)."""
+    defaults = {f.name: f.default for f in fields(config_cls)}
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise DmpoError(f"unknown trainer option(s) {unknown}: 'trainer' takes DMPOConfig / GRPOConfig fields")
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        default = defaults[key]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise DmpoError(f"trainer option {key} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float)) and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DmpoError(f"trainer option {key} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise DmpoError(f"trainer option {key} must be finite, got {value!r}")
+        out[key] = value
+    return out
+
+
 def find_resume_checkpoint(resume: str | None, output_dir: str | os.PathLike) -> str | None:
-    """``None`` (start fresh), a checkpoint folder, or 'auto': the latest ``checkpoint-N`` in
-    ``output_dir``. A missing folder, or 'auto' with no checkpoint, is an error."""
+    """``None`` (start fresh), a checkpoint folder, or 'auto': the latest *complete*
+    ``checkpoint-N`` in ``output_dir`` (one the trainer finished writing; a folder cut off by a
+    killed run is passed over). A missing, incomplete or unreadable checkpoint is an error."""
+    from dmpo.engines.trl.trainer import CHECKPOINT_COMPLETE
+
     if resume is None:
         return None
     if resume == "auto":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
-        if last is None:
-            raise DmpoError(f"--resume: no checkpoint-N folder in {output_dir} to resume from; "
+        folders = sorted((int(m.group(1)), path) for path in Path(output_dir).glob("checkpoint-*")
+                         if path.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", path.name)))
+        complete = [path for _, path in folders if (path / CHECKPOINT_COMPLETE).is_file()]
+        if not complete:
+            cut = f" ({len(folders)} incomplete)" if folders else ""
+            raise DmpoError(f"--resume: no complete checkpoint-N folder in {output_dir} to resume from{cut}; "
                             "train with --save-steps N to write checkpoints")
-        return last
-    if not Path(resume, "trainer_state.json").is_file():
+        resume = str(complete[-1])
+    folder = Path(resume)
+    if not (folder / "trainer_state.json").is_file():
         raise DmpoError(f"--resume {resume}: not a checkpoint folder (it has no trainer_state.json)")
-    return str(resume)
+    _check_weights_readable(folder)
+    return str(folder)
+
+
+def _check_weights_readable(folder: Path) -> None:
+    """A clear error for a checkpoint whose weight files are missing, truncated or corrupt."""
+    from safetensors import safe_open
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files and not any(folder.glob("*.bin")):
+        raise DmpoError(f"--resume {folder}: the checkpoint holds no model weights")
+    for path in files:
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                    handle.get_slice(key)
+        except Exception as exc:  # safetensors raises its own error types
+            raise DmpoError(f"--resume {folder}: {path.name} is truncated or corrupt ({exc})") from None
 
 
 def run_training(

@@ -30,6 +30,7 @@ the group objectives, which see the trainer's log-probs at sampling time as ``ol
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -60,6 +61,8 @@ TRAINER_PARAMS = ("dm_form", "coefficients")
 UNSUPPORTED: dict[str, str] = {
     "dgpo": "it needs full-vocabulary logits of the policy and the reference (Hellinger distance per "
     "token), which TRL's trainer does not compute",
+    "flowrl": "it needs a learned log-partition head log Z(x) on the prompt, which the TRL trainer "
+    "does not build yet",
 }
 
 # TRL loss options with no counterpart in the objectives: field -> what to do instead.
@@ -110,6 +113,14 @@ class GroupObjectiveConfig(GRPOConfig):
             "(num_iterations=1, gradient_accumulation_steps a multiple of steps_per_generation)."
         },
     )
+    max_nonfinite_steps: int = field(
+        default=3,
+        metadata={
+            "help": "An update whose loss or gradient is NaN or ±inf is skipped (parameters and optimiser "
+            "state unchanged), counted and logged as nonfinite/skipped_step; this many in a row stop the run "
+            "with a clear error."
+        },
+    )
     reward_timeout: float | None = field(
         default=60.0,
         metadata={
@@ -126,10 +137,18 @@ class GroupObjectiveConfig(GRPOConfig):
         self.objective_kwargs = dict(self.objective_kwargs or {})
         self._check_objective_kwargs(spec)
         self._check_trl_options()
+        if self.max_nonfinite_steps < 1:
+            raise DmpoError(f"max_nonfinite_steps must be at least 1, got {self.max_nonfinite_steps}")
+        if not math.isfinite(self.learning_rate) or self.learning_rate < 0:
+            raise DmpoError(f"learning_rate must be a finite number ≥ 0, got {self.learning_rate}")
         if self.group_split not in GROUP_SPLITS:
             raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
         self._check_coefficient_form(spec)
         self._sync_shared_fields(spec)
+        k = self.objective_params().get("k")
+        if self.objective == "passk" and k is not None and k > self.num_generations:
+            raise DmpoError(f"passk: k ({k}) must not exceed the group size num_generations "
+                            f"({self.num_generations})")
         if self.group_split == "coefficient" or spec.params.get("dm_form") == "coefficient":
             self._check_on_policy()
 
@@ -160,6 +179,9 @@ class GroupObjectiveConfig(GRPOConfig):
     # ---- validation -----------------------------------------------------------------------
     def _check_objective_kwargs(self, spec: objectives.ObjectiveSpec) -> None:
         by_param = {param: name for name, param in SHARED_FIELDS.items()}
+        for key, value in self.objective_kwargs.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DmpoError(f"objective_kwargs: {key} must be finite, got {value}")
         for key in self.objective_kwargs:
             if key in TRAINER_PARAMS:
                 raise DmpoError(

@@ -40,6 +40,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 from trl.extras.profiling import profiling_decorator
 from trl.trainer.utils import (
@@ -53,7 +55,7 @@ from trl.trainer.utils import (
 
 from dmpo import objectives
 from dmpo.engines.trl.config import GroupObjectiveConfig
-from dmpo.engines.trl.rewards import safe_reward
+from dmpo.engines.trl.rewards import FAILURE_REWARD, safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.loading import resolve_model_source
 from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
@@ -141,6 +143,9 @@ class GroupObjectiveTrainer(GRPOTrainer):
         )
         self.group_objective = objectives.get(args.objective)
         self.group_objective_params = args.objective_params()
+        # Objectives with random token selection (clip_cov) draw anew each step, reproducibly:
+        # seed = args.seed·1,000,003 + global step, unless the user fixed one.
+        self._step_seed = "seed" in self.group_objective.params and "seed" not in args.objective_kwargs
         # Whole groups per micro-batch, unless the config lets rows split anywhere.
         self._whole_groups = args.group_split == "whole"
         # DM coefficients from sampling time: needed when groups split, or asked for by the
@@ -149,10 +154,20 @@ class GroupObjectiveTrainer(GRPOTrainer):
             not self._whole_groups or self.group_objective.params.get("dm_form") == "coefficient"
         )
         self._gathered_rewards_per_func: torch.Tensor | None = None
+        self._nonfinite_in_a_row = 0
+        self.nonfinite_skipped = 0
+        self.add_callback(_NonFiniteGuard(self))
 
     # ---- sampling and scoring ---------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        # ±inf (e.g. from a reward model) is a failure of that completion: the failure reward, counted.
+        # NaN stays: it is TRL's "this function does not score this completion" (a None).
+        infinite = torch.isinf(rewards_per_func)
+        if infinite.any():
+            rewards_per_func = torch.where(infinite, FAILURE_REWARD, rewards_per_func)
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["reward_failures/non_finite"].append(infinite.any(dim=1).float().mean().item())
         self._gathered_rewards_per_func = rewards_per_func  # [rows of all processes, functions]
         return rewards_per_func
 
@@ -282,6 +297,8 @@ class GroupObjectiveTrainer(GRPOTrainer):
             num_items_in_batch=num_items,
         )
         params = self.group_objective_params
+        if self._step_seed:
+            params = {**params, "seed": self.args.seed * 1_000_003 + self.state.global_step}
         if self._coefficient_form:
             params = {**params, "dm_form": "coefficient", "coefficients": inputs["dm_coefficients"]}
         out = self.group_objective(batch, **params)
@@ -294,6 +311,43 @@ class GroupObjectiveTrainer(GRPOTrainer):
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_loss_metrics(mode, out.metrics, entropies, mask)
         return loss
+
+    # ---- non-finite guard and safe saving ------------------------------------------------------
+    def _skip_nonfinite_update(self, model: nn.Module) -> None:
+        """Before each optimiser step: if any gradient is NaN or ±inf (a non-finite loss gives
+        those), drop every gradient so the optimiser leaves the parameters (and its moments)
+        untouched, count and log the skip, and stop after ``max_nonfinite_steps`` in a row."""
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
+        self._metrics["train"]["nonfinite/skipped_step"].append(0.0 if finite else 1.0)
+        if finite:
+            self._nonfinite_in_a_row = 0
+            return
+        for p in model.parameters():
+            p.grad = None
+        self._nonfinite_in_a_row += 1
+        self.nonfinite_skipped += 1
+        if self._nonfinite_in_a_row >= self.args.max_nonfinite_steps:
+            raise DmpoError(
+                f"stopped at step {self.state.global_step}: {self._nonfinite_in_a_row} updates in a row had a "
+                "non-finite loss or gradient and were skipped (the parameters are unchanged since the last "
+                "good step). Lower the learning rate or check the rewards and objective parameters; "
+                "resume from the last checkpoint with --resume.")
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # A model with NaN or ±inf weights is never written (final model or checkpoint).
+        for name, param in self.model.named_parameters():
+            if not bool(torch.isfinite(param.detach()).all()):
+                raise DmpoError(f"refusing to save the model: parameter {name} holds NaN or ±inf")
+        super()._save(output_dir, state_dict=state_dict)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        # Written last: a checkpoint without it was cut off mid-write and is never resumed from.
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        if self.is_world_process_zero() and os.path.isdir(folder):
+            with open(os.path.join(folder, CHECKPOINT_COMPLETE), "w") as handle:
+                handle.write(f"{self.state.global_step}\n")
 
     def _log_loss_metrics(
         self, mode: str, metrics: dict[str, float], entropies: torch.Tensor, mask: torch.Tensor
@@ -312,6 +366,21 @@ class GroupObjectiveTrainer(GRPOTrainer):
         for name, value in zip(names, (total[2:] / processes).tolist()):
             self._metrics[mode][name].append(value)
 
+
+
+# The marker file of a checkpoint that was written to the end.
+CHECKPOINT_COMPLETE = "dmpo_checkpoint_complete"
+
+
+class _NonFiniteGuard(TrainerCallback):
+    """Calls the trainer's non-finite check right before every optimiser step."""
+
+    def __init__(self, trainer: GroupObjectiveTrainer) -> None:
+        self.trainer = trainer
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.trainer._skip_nonfinite_update(self.trainer.model)
+        return control
 
 
 def _check_dataset(dataset: Any, name: str, *, needs_prompt: bool) -> None:
