@@ -1,11 +1,15 @@
 """The quality harness end to end in its smallest mode (``--smoke``: 2 objectives × 1 seed × 2
 steps, a 4-instance held-out set): the report has every table and row, the JSON its keys, the
-plots are PNGs, and a rerun skips finished runs. Which objective wins is never asserted."""
+plots are PNGs, a rerun skips finished runs, and ``--report-only`` rewrites the report from the
+recorded JSON. Which objective wins is never asserted. The budgets still match the recorded
+results (their fingerprints), and the recorded full grid's report is regenerated unchanged."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +20,7 @@ pytest.importorskip("trl")
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "quality.py"
+RESULTS = ROOT / "benchmarks" / "results"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OBJECTIVES = ("grpo", "dmpo")  # the smoke budget's objectives
 METRICS = ("qr", "qr_best", "sr", "sr_best", "distinct_valid", "distinct_optimal", "pass@16")
@@ -84,3 +89,54 @@ def test_smoke_report_structure_and_resume(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "3 already finished (skipped), 0 to run" in second.stdout
     assert (work / "runs" / "dmpo-s0" / "result.json").stat().st_mtime_ns == stamp
+
+    # --report-only with an empty work dir reads the runs recorded in the report's JSON: the same report.
+    written = (out / "quality_smoke.md").read_text()
+    third = run_harness("--smoke", "--report-only", "--work-dir", str(tmp_path / "empty"), "--output-dir",
+                        str(out), env=env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "3 runs recorded in" in third.stdout
+    assert (out / "quality_smoke.md").read_text() == written
+    assert json.loads((out / "quality_smoke.json").read_text())["aggregate"] == payload["aggregate"]
+
+
+@pytest.fixture
+def quality(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return importlib.import_module("quality")
+
+
+@pytest.mark.parametrize(("stem", "mode"), [("quality_full", "full"), ("quality_gpu", "gpu"),
+                                            ("quality_sensitivity", "quick")])
+def test_budgets_match_recorded_results(quality, stem, mode):
+    """A budget's numbers and fingerprint are those of its recorded results: a changed budget
+    (or settings default) would make them incomparable and must be a deliberate change."""
+    recorded = json.loads((RESULTS / f"{stem}.json").read_text())
+    budget = quality.BUDGETS[mode]
+    assert json.loads(json.dumps(budget.record(), default=str)) == recorded["budget"]
+    assert {run["fingerprint"] for run in recorded["runs"]} == {budget.fingerprint()}
+
+
+def test_sensitivity_grid_around_registered_defaults(quality):
+    from dmpo import objectives
+
+    params = objectives.get("dmpo").params
+    sweep = quality.sensitivity_sweep()
+    assert params["lam"] in sweep.lambdas and params["alpha"] in sweep.alphas
+    specs = quality.sensitivity_specs(sweep)
+    plain = [spec for spec in specs if spec.objective == "dmpo" and not spec.params]
+    assert [spec.seed for spec in plain] == list(sweep.seeds)  # the default cell is plain dmpo
+    recorded = json.loads((RESULTS / "quality_sensitivity.json").read_text())
+    assert {run["name"] for run in recorded["runs"]} == {spec.name for spec in specs}
+
+
+@pytest.mark.slow
+def test_report_only_regenerates_the_recorded_full_grid(quality, tmp_path):
+    shutil.copy(RESULTS / "quality_full.json", tmp_path)
+    code = quality.main(["--report-only", "--work-dir", str(tmp_path / "no-runs"), "--output-dir", str(tmp_path)])
+    assert code == 0
+    assert (tmp_path / "quality_full.md").read_text() == (RESULTS / "quality_full.md").read_text()
+    regenerated = json.loads((tmp_path / "quality_full.json").read_text())
+    recorded = json.loads((RESULTS / "quality_full.json").read_text())
+    for key in ("aggregate", "paired_vs_grpo", "budget", "runs", "command", "machine"):
+        assert regenerated[key] == recorded[key]

@@ -2,15 +2,21 @@
 
 Histories are TRL log histories (``trainer.state.log_history``): a list of dicts with a
 ``step`` and the metrics logged at that step. A metric missing from a run is simply not drawn.
+A run repeated over seeds is a list of such histories: its curve is the mean over seeds with a
+±1 std band (:func:`mean_band`). PNGs are saved with a 128-colour palette (a third of the size
+of matplotlib's RGBA output, the same look).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+History = Sequence[Mapping[str, Any]]
 
 # (history key, panel title) of the training-curve panels.
 TRAINING_METRICS: tuple[tuple[str, str], ...] = (
@@ -45,18 +51,51 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Any, Any]:
+def is_history(value: Any) -> bool:
+    """True for one log history (rows of metrics), False for a list of them (one per seed)."""
+    return not value or isinstance(value[0], Mapping)
+
+
+def mean_band(
+    histories: Sequence[History], key: str, window: int
+) -> tuple[list[int], list[float], list[float]]:
+    """(steps, means, stds) of ``key`` over several histories (seeds): the steps every history
+    logged; per step the mean over histories of the ``window``-step trailing moving average, and
+    its standard deviation (population: the spread of these runs)."""
+    per_run = []
+    for history in histories:
+        steps, values = series(history, key)
+        if steps:
+            per_run.append(dict(zip(steps, moving_average(values, window))))
+    if not per_run:
+        return [], [], []
+    common = sorted(set.intersection(*(set(run) for run in per_run)))
+    means = [statistics.fmean(run[s] for run in per_run) for s in common]
+    stds = [statistics.pstdev([run[s] for run in per_run]) for s in common]
+    return common, means, stds
+
+
+def _figure(rows: int, cols: int, width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False, **subplots)
     return fig, axes
 
 
-def _save(fig: Any, path: str | os.PathLike) -> Path:
+def _save(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save as a 128-colour palette PNG."""
+    import io
+
+    from PIL import Image
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    image = Image.open(buffer).convert("RGB")
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        path, format="PNG", optimize=True)
     return path
 
 
@@ -64,38 +103,64 @@ def _color(index: int) -> str:
     return f"C{index % 10}"
 
 
+def _colors(names: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    """``colors`` where given, else one per name in order."""
+    return {name: (colors or {}).get(name) or _color(index) for index, name in enumerate(names)}
+
+
 def plot_training_curves(
-    histories: dict[str, Sequence[dict[str, Any]]],
+    histories: Mapping[str, History | Sequence[History]],
     path: str | os.PathLike,
     *,
     metrics: Sequence[tuple[str, str]] = TRAINING_METRICS,
     smooth: int | None = None,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+    dpi: int = 110,
 ) -> Path:
-    """One panel per metric, one line per run: raw values faint, moving average solid."""
+    """One panel per metric, one line per run. A run given as one history: raw values faint,
+    moving average solid. A run given as a list of histories (its seeds): the mean over seeds of
+    the moving average, a band of ±1 std. ``smooth`` is the moving average's window (default:
+    a fifteenth of the logged steps); ``colors`` maps run names to matplotlib colours."""
     cols = 2
     rows = math.ceil(len(metrics) / cols)
     fig, axes = _figure(rows, cols, 11, 3.6 * rows)
-    for panel, (key, title) in enumerate(metrics):
+    palette = _colors(list(histories), colors)
+    legend = False
+    for panel, (key, panel_title) in enumerate(metrics):
         ax = axes[panel // cols][panel % cols]
         drawn = False
-        for index, (name, history) in enumerate(histories.items()):
-            steps, values = series(history, key)
-            if not steps:
-                continue
-            window = smooth or max(1, len(values) // 15)
-            ax.plot(steps, values, color=_color(index), alpha=0.25, linewidth=0.8)
-            ax.plot(steps, moving_average(values, window), color=_color(index), linewidth=1.8, label=name)
+        for name, runs in histories.items():
+            color = palette[name]
+            if is_history(runs):
+                steps, values = series(runs, key)
+                if not steps:
+                    continue
+                ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
+                ax.plot(steps, moving_average(values, smooth or max(1, len(values) // 15)), color=color,
+                        linewidth=1.8, label=name)
+            else:
+                longest = max((len(series(run, key)[0]) for run in runs), default=0)
+                steps, means, stds = mean_band(runs, key, smooth or max(1, longest // 15))
+                if not steps:
+                    continue
+                ax.plot(steps, means, color=color, linewidth=1.6, label=name)
+                ax.fill_between(steps, [m - s for m, s in zip(means, stds)],
+                                [m + s for m, s in zip(means, stds)], color=color, alpha=0.15, linewidth=0)
             drawn = True
-        ax.set_title(title)
+        ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
-        if drawn:
+        if drawn and not legend:  # one legend: colours are the same in every panel
             ax.legend(fontsize=8)
-        else:
+            legend = True
+        elif not drawn:
             ax.text(0.5, 0.5, f"'{key}' not logged", ha="center", va="center", transform=ax.transAxes)
     for panel in range(len(metrics), rows * cols):
         axes[panel // cols][panel % cols].set_visible(False)
-    return _save(fig, path)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path, dpi)
 
 
 def plot_entropy_q(
@@ -131,29 +196,43 @@ def plot_entropy_q(
 
 
 def plot_final_bars(
-    rows: dict[str, dict[str, float]],
+    rows: Mapping[str, Mapping[str, float]],
     path: str | os.PathLike,
     *,
     percent: Sequence[tuple[str, str]],
     counts: Sequence[tuple[str, str]],
+    errors: Mapping[str, Mapping[str, float | None]] | None = None,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+    dpi: int = 110,
 ) -> Path:
     """Grouped bars per model: percentages on the left, counts per item on the right.
 
-    ``rows[model][metric]``; ``percent``/``counts`` are (metric, label) pairs."""
-    fig, axes = _figure(1, 2, 12, 4.2)
-    for ax, metrics, title in ((axes[0][0], percent, "quality and success (%)"),
-                               (axes[0][1], counts, "diversity (distinct answers per instance)")):
+    ``rows[model][metric]``; ``percent``/``counts`` are (metric, label) pairs. With ``errors``
+    (``errors[model][metric]``, e.g. the std over seeds) the bars get error bars instead of
+    value labels."""
+    fig, grid = _figure(1, 2, 12, 4.2, width_ratios=[len(percent) + 1, len(counts) + 1])
+    axes = grid[0]
+    palette = _colors(list(rows), colors)
+    for ax, metrics, panel_title in ((axes[0], percent, "quality and success (%)"),
+                                     (axes[1], counts, "diversity (distinct answers per instance)")):
         width = 0.8 / max(1, len(rows))
         for index, (name, values) in enumerate(rows.items()):
             xs = [i + (index - (len(rows) - 1) / 2) * width for i in range(len(metrics))]
             heights = [values.get(key, 0.0) for key, _ in metrics]
-            bars = ax.bar(xs, heights, width, color=_color(index), label=name)
-            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+            if errors is None:
+                bars = ax.bar(xs, heights, width, color=palette[name], label=name)
+                ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+            else:
+                spread = [errors.get(name, {}).get(key) or 0.0 for key, _ in metrics]
+                ax.bar(xs, heights, width, yerr=spread, capsize=2, color=palette[name], label=name)
         ax.set_xticks(range(len(metrics)), [label for _, label in metrics], rotation=20, ha="right")
-        ax.set_title(title)
+        ax.set_title(panel_title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
-    return _save(fig, path)
+    axes[0].legend(fontsize=7 if len(rows) > 4 else 8, ncol=2 if len(rows) > 4 else 1)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path, dpi)
 
 
 def plot_qr_at_k(curves: dict[str, Sequence[float]], path: str | os.PathLike) -> Path:

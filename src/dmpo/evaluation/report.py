@@ -3,13 +3,18 @@ and ``results.json``, written to one report folder.
 
     write_report("runs/demo", {"SFT": r0, "GRPO": r1, "DMPO": r2},
                  histories={"GRPO": h1, "DMPO": h2}, settings={...})
+
+Repeated runs (one per seed) of a model are summarised as mean ± std over seeds
+(:func:`aggregate_seeds`) and compared seed by seed (:func:`paired_differences`); the table
+helpers (:func:`markdown_table`, :func:`text_table`, :func:`format_stat`) write both kinds.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import statistics
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +24,18 @@ from dmpo.evaluation import plots
 from dmpo.evaluation.sampling import EvalResult
 
 
-def comparison_columns(k: int) -> list[tuple[str, str]]:
-    """(headline metric, column label) of the summary table, for k samples per instance."""
+def comparison_columns(k: int, *, style: str = "model") -> list[tuple[str, str]]:
+    """(headline metric, column label) of the summary table, for k samples per instance.
+
+    ``style="model"``: one evaluation per row (the demo, ``write_report``). ``style="seeds"``:
+    mean ± std over seeds per row (benchmarks/quality.py): shorter labels, the success rate
+    before success@k, and pass@k without pass@1."""
+    if style == "seeds":
+        return [("qr", "QR mean"), ("qr_best", f"QR best@{k}"), ("sr", "success rate"),
+                ("sr_best", f"success@{k}"), ("distinct_valid", f"distinct valid@{k}"),
+                ("distinct_optimal", f"distinct optimal@{k}"), (f"pass@{k}", f"pass@{k}")]
+    if style != "model":
+        raise DmpoError(f"unknown table style {style!r}: 'model' or 'seeds'")
     columns = [
         ("qr", "QR mean"),
         ("qr_best", f"QR best-of-{k}"),
@@ -33,6 +48,24 @@ def comparison_columns(k: int) -> list[tuple[str, str]]:
     if k > 1:
         columns.append((f"pass@{k}", f"pass@{k}"))
     return columns
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
+                   text_columns: int = 1) -> str:
+    """A Markdown table: the first ``text_columns`` columns left-aligned, the rest right."""
+    align = "|" + "---|" * text_columns + "---:|" * (len(header) - text_columns)
+    lines = ["| " + " | ".join(header) + " |", align]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Fixed-width columns for the terminal: the first left-aligned, the rest right."""
+    columns = list(zip(header, *rows))
+    first = max(8, *(len(c) + 2 for c in columns[0]))
+    widths = [max(len(c) for c in column) + 2 for column in columns[1:]]
+    return "\n".join(f"{cells[0]:{first}}" + "".join(f"{c:>{w}}" for c, w in zip(cells[1:], widths))
+                     for cells in (header, *rows))
 
 
 def _common_k(results: dict[str, EvalResult]) -> int:
@@ -51,39 +84,104 @@ def _cell(value: float | None) -> str:
 def comparison_markdown(results: dict[str, EvalResult]) -> str:
     """Markdown table, one row per model, of the headline metrics (mean over tasks)."""
     columns = comparison_columns(_common_k(results))
-    lines = ["| model | " + " | ".join(label for _, label in columns) + " |",
-             "|---|" + "---:|" * len(columns)]
-    for name, result in results.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(result.headline.get(key)) for key, _ in columns) + " |")
-    return "\n".join(lines)
+    return markdown_table(["model", *(label for _, label in columns)],
+                          [[name, *(_cell(result.headline.get(key)) for key, _ in columns)]
+                           for name, result in results.items()])
 
 
 def comparison_text(results: dict[str, EvalResult]) -> str:
     """The same table in fixed-width columns for the terminal."""
     columns = comparison_columns(_common_k(results))
-    width = max(len(label) for _, label in columns) + 2
-    name_width = max(8, *(len(n) + 2 for n in results))
-    lines = [f"{'model':{name_width}}" + "".join(f"{label:>{width}}" for _, label in columns)]
-    for name, result in results.items():
-        lines.append(f"{name:{name_width}}" + "".join(f"{_cell(result.headline.get(key)):>{width}}"
-                                                        for key, _ in columns))
-    return "\n".join(lines)
+    return text_table(["model", *(label for _, label in columns)],
+                      [[name, *(_cell(result.headline.get(key)) for key, _ in columns)]
+                       for name, result in results.items()])
 
 
 def per_task_markdown(results: dict[str, EvalResult]) -> str:
     """Markdown table with one row per (task, model)."""
     columns = comparison_columns(_common_k(results))
     tasks = sorted({t for r in results.values() for t in r.summary["tasks"]})
-    lines = ["| task | model | n | " + " | ".join(label for _, label in columns) + " |",
-             "|---|---|---:|" + "---:|" * len(columns)]
-    for task in tasks:
-        for name, result in results.items():
-            row = result.summary["tasks"].get(task)
-            if row is None:
-                continue
-            lines.append(f"| {task} | {name} | {row['n']} | "
-                         + " | ".join(_cell(row.get(key)) for key, _ in columns) + " |")
-    return "\n".join(lines)
+    rows = [[task, name, str(row["n"]), *(_cell(row.get(key)) for key, _ in columns)]
+            for task in tasks for name, result in results.items()
+            if (row := result.summary["tasks"].get(task)) is not None]
+    return markdown_table(["task", "model", "n", *(label for _, label in columns)], rows, text_columns=2)
+
+
+# ---- repeated runs: mean ± std over seeds, paired differences ----------------------------------
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (``None`` for a single value: no spread is claimed)."""
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _scores(result: EvalResult | Mapping[str, Any]) -> tuple[Mapping[str, float], Mapping[str, Mapping]]:
+    """(headline, per-task summary) of an EvalResult or of a record holding both."""
+    if isinstance(result, EvalResult):
+        return result.headline, result.summary["tasks"]
+    return result["headline"], result["tasks"]
+
+
+def aggregate_seeds(
+    results: Sequence[EvalResult | Mapping[str, Any]], keys: Sequence[str]
+) -> dict[str, dict]:
+    """Mean ± std over several evaluations of one model on one held-out set (one per seed).
+
+    A result is an :class:`EvalResult` or a record ``{"headline": ..., "tasks":
+    summary["tasks"]}`` (as stored in a JSON file). Returns ``{"overall": {key: {"mean", "std",
+    "values"}}, "tasks": {task: {key: {"mean", "std"}}}}``, values in the order given; a task
+    averages the results that have it."""
+    if not results:
+        raise DmpoError("no evaluation results to aggregate")
+    scores = [_scores(result) for result in results]
+    overall = {}
+    for key in keys:
+        values = [headline[key] for headline, _ in scores]
+        mean, std = mean_std(values)
+        overall[key] = {"mean": mean, "std": std, "values": values}
+    tasks = {}
+    for task in sorted({t for _, per_task in scores for t in per_task}):
+        present = [per_task[task] for _, per_task in scores if task in per_task]
+        tasks[task] = {key: dict(zip(("mean", "std"), mean_std([row[key] for row in present])))
+                       for key in keys}
+    return {"overall": overall, "tasks": tasks}
+
+
+def paired_differences(
+    results: Mapping[Hashable, EvalResult | Mapping[str, Any]],
+    baseline: Mapping[Hashable, EvalResult | Mapping[str, Any]],
+    keys: Sequence[str],
+) -> dict[str, Any] | None:
+    """(result − baseline) of each headline metric for every seed both have (``results`` and
+    ``baseline`` map seeds to evaluations): ``{"seeds": [...], key: {"mean", "std", "wins",
+    "n"}}``, ``wins`` = seeds where the result is higher. ``None`` if no seed is shared."""
+    seeds = [seed for seed in results if seed in baseline]
+    if not seeds:
+        return None
+    out: dict[str, Any] = {"seeds": seeds}
+    for key in keys:
+        diffs = [_scores(results[seed])[0][key] - _scores(baseline[seed])[0][key] for seed in seeds]
+        mean, std = mean_std(diffs)
+        out[key] = {"mean": mean, "std": std, "wins": sum(d > 0 for d in diffs), "n": len(diffs)}
+    return out
+
+
+def metric_digits(key: str) -> int:
+    """Decimals of a headline metric in tables: 2 for distinct-answer counts, 1 for percentages."""
+    return 2 if key.startswith("distinct") else 1
+
+
+def format_stat(stat: Mapping[str, Any], digits: int = 1) -> str:
+    """``mean ± std`` of an :func:`aggregate_seeds` entry (the mean alone without a std)."""
+    if stat.get("std") is None:
+        return f"{stat['mean']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def format_difference(stat: Mapping[str, Any], digits: int = 1) -> str:
+    """``+mean ± std (wins/n)`` of a :func:`paired_differences` entry."""
+    sign = "+" if stat["mean"] >= 0 else ""
+    std = "" if stat["std"] is None else f" ± {stat['std']:.{digits}f}"
+    return f"{sign}{stat['mean']:.{digits}f}{std} ({stat['wins']}/{stat['n']})"
 
 
 def training_summary(history: Sequence[dict[str, Any]], *, tail: float = 0.1) -> dict[str, float]:
@@ -101,8 +199,7 @@ def training_summary(history: Sequence[dict[str, Any]], *, tail: float = 0.1) ->
 def training_markdown(histories: dict[str, Sequence[dict[str, Any]]], seconds: dict[str, float]) -> str:
     keys = [("reward", "reward"), ("npbench/quality_ratio", "QR"),
             ("npbench/distinct_valid_answers", "distinct valid / group"), ("entropy_q", "entropy of q")]
-    lines = ["| run | steps | minutes | " + " | ".join(f"{label} first → last" for _, label in keys) + " |",
-             "|---|---:|---:|" + "---:|" * len(keys)]
+    rows = []
     for name, history in histories.items():
         summary = training_summary(history)
         steps = max((int(row["step"]) for row in history if "step" in row), default=0)
@@ -111,9 +208,9 @@ def training_markdown(histories: dict[str, Sequence[dict[str, Any]]], seconds: d
             first, last = summary.get(f"{key} (first)"), summary.get(f"{key} (last)")
             cells.append("-" if first is None else f"{first:.3f} → {last:.3f}")
         minutes = seconds.get(name)
-        lines.append(f"| {name} | {steps} | {'-' if minutes is None else f'{minutes / 60:.1f}'} | "
-                     + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([name, str(steps), "-" if minutes is None else f"{minutes / 60:.1f}", *cells])
+    header = ["run", "steps", "minutes", *(f"{label} first → last" for _, label in keys)]
+    return markdown_table(header, rows)
 
 
 @dataclass
