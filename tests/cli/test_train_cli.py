@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -181,3 +182,35 @@ def test_sft_command_writes_a_model_and_prints_its_data(tmp_path, capsys):
     info = json.loads((out / "dmpo_sft.json").read_text())
     assert info["settings"]["hidden_size"] == 32 and info["data"]["num_examples"] == 48
     assert f"SFT model: {out}" in printed
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--learning-rate", "nan"], "learning_rate must be a positive finite number"),
+        (["--temperature", "0"], "temperature must be a positive finite number"),
+        (["--temperature", "-1"], "temperature must be a positive finite number"),
+        (["--trainer-arg", "beta=abc"], "trainer option beta must be a number"),
+        (["--trainer-arg", "beta=nan"], "trainer option beta must be finite"),
+        (["--trainer-arg", "nope=1"], r"unknown trainer option\(s\) \['nope'\]"),
+        (["--objective-param", "lam=nan"], "lam must be finite"),
+        (["--objective", "grpo", "--objective-param", "lam=2"], r"objective 'grpo' has no parameter\(s\) \['lam'\]"),
+        (["--per-device-batch", "6", "--num-generations", "4"], "must be a multiple of num_generations"),
+        (["--resume"], "no complete checkpoint-N folder"),
+    ],
+)
+def test_train_bad_input_is_one_clear_error_line(tmp_path, capsys, argv, message):
+    code = main(["train", "--max-steps", "1", "--output-dir", str(tmp_path / "run"), "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("dmpo: error: ") and "Traceback" not in err
+    assert re.search(message, err), err
+
+
+def test_resume_from_a_truncated_checkpoint_is_a_clear_error(tmp_path, capsys):
+    folder = tmp_path / "run" / "checkpoint-1"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\"")
+    code = main(["train", "--output-dir", str(tmp_path / "run"), "--resume", str(folder), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.safetensors is truncated or corrupt" in err
