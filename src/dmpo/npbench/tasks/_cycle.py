@@ -12,7 +12,7 @@ from dmpo.npbench.parsing import MAX_DIGITS, parse_int_list
 
 # The usual well-formed answer, "[0, 2, 1, 3, 0]", is read with one regex and str.split (the
 # general tokenizer costs ~1 µs per id); anything else goes through parse_int_list.
-_FLAT_LIST = re.compile(r"\[([0-9\s,]*)\]")
+_FLAT_LIST = re.compile(r"\[([0-9\s,]*+)\]")
 _TOO_LONG = re.compile(rf"[0-9]{{{MAX_DIGITS + 1}}}")
 
 

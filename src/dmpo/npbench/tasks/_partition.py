@@ -15,7 +15,7 @@ from dmpo.npbench.parsing import MAX_DIGITS, parse_structure
 # The usual well-formed answer, "[[0, 2], [1, 3]]", is read with one regex and str.split
 # (the general tokenizer costs ~1 µs per id); anything else, or anything the split cannot
 # read ("[1 2]", "[1,,2]", quoted ids, arrows), goes through parse_structure.
-_TWO_SIDES = re.compile(r"\[\s*\[([0-9\s,]*)\]\s*,\s*\[([0-9\s,]*)\]\s*\]")
+_TWO_SIDES = re.compile(r"\[\s*+\[([0-9\s,]*+)\]\s*+,\s*+\[([0-9\s,]*+)\]\s*+\]")
 _TOO_LONG = re.compile(rf"[0-9]{{{MAX_DIGITS + 1}}}")
 
 

@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 from ortools.sat.python import cp_model
 
 from dmpo.npbench.base import Solution, Task, distinct_ids_in_range, int_keys, require
-from dmpo.npbench.parsing import is_int_id, parse_int_list
+from dmpo.npbench.parsing import SPACES, is_int_id, parse_int_list
 from dmpo.npbench.render import draw_table
 from dmpo.npbench.tasks._cpsat import cp_solver
 
 IMPOSSIBLE = "Impossible"
-_WRAPPING = " \t\r\n*`\"'.[](){}"
+_WRAPPING = SPACES + "*`\"'.[](){}"
 
 
 class SetCover(Task):
