@@ -1,6 +1,6 @@
 """The layers of ``dmpo`` and the one direction its imports may point (docs/architecture.md):
 
-    core:      errors ← objectives, npbench, models       (the maths, the problems, the models)
+    core:      errors ← objectives, npbench, models, paths  (the maths, the problems, the models)
     adapters:  engines, evaluation                        (import the core only)
     pipeline:  pipeline                                   (composes core, engines, evaluation)
     front:     cli                                        (imports anything below)
@@ -19,6 +19,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "dmpo"
 LAYER = {
     "errors": 0,
+    "paths": 1,
     "objectives": 1,
     "npbench": 1,
     "models": 1,
@@ -34,6 +35,7 @@ def package_of(path: Path) -> str | None:
     if parts == ("__init__",):
         return None  # the package root re-exports errors only (checked below)
     return parts[0]
+
 
 
 def dmpo_imports(tree: ast.AST, module: str) -> list[tuple[int, str]]:

@@ -214,3 +214,12 @@ def test_resume_from_a_truncated_checkpoint_is_a_clear_error(tmp_path, capsys):
     code = main(["train", "--output-dir", str(tmp_path / "run"), "--resume", str(folder), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "model.safetensors is truncated or corrupt" in err
+
+
+def test_output_paths_inside_a_file_are_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert main(["train", "--max-steps", "1", "--output-dir", str(blocker / "run"), "--no-progress"]) == 2
+    assert "file.txt is a file, not a folder" in capsys.readouterr().err
+    assert main(["eval", "--output", str(tmp_path), "--no-progress"]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from dmpo.cli.options import add_settings_arguments, settings_from_args
-from dmpo.cli.paths import output_file
+from dmpo.paths import output_file
 from dmpo.pipeline.settings import EvalSettings
 
 

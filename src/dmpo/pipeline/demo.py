@@ -22,6 +22,7 @@ from pathlib import Path
 from dmpo.errors import DmpoError
 from dmpo.evaluation.report import Report, comparison_text, write_report
 from dmpo.evaluation.sampling import EvalResult, evaluate_model, heldout_instances
+from dmpo.paths import output_dir
 from dmpo.pipeline.settings import ComparisonSettings, EvalSettings, SFTSettings, TrainSettings
 
 
@@ -76,8 +77,7 @@ def run_demo(settings: DemoSettings | None = None, *, progress: bool = True) -> 
     from dmpo.pipeline.train import TrainResult, train
 
     settings = settings or DemoSettings()
-    out = Path(settings.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(settings.output_dir, "--output-dir")
     timings: dict[str, float] = {}
     stages = 2 + len(settings.objectives) + 1
 
