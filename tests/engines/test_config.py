@@ -80,7 +80,6 @@ def test_dr_grpo_gets_max_completion_length_and_dmpo_base_decides_which_fields_p
         ({"objective": "nope"}, r"unknown objective 'nope'; valid objectives: \[.*'dmpo'"),
         ({"objective": "dpo"}, "pair objective"),
         ({"objective": "dgpo"}, "full-vocabulary logits"),
-        ({"objective": "flowrl"}, "log-partition head"),
         ({"objective": "passk", "objective_kwargs": {"k": 5}}, r"k \(5\) must not exceed the group size"),
         ({"objective_kwargs": {"lam": float("nan")}}, "lam must be finite"),
         ({"objective_kwargs": {"temperature": 1.0}}, r"no parameter\(s\) \['temperature'\]; parameters settable"),

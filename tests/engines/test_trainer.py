@@ -26,7 +26,7 @@ G = 4
 GROUP_OBJECTIVES = [
     "grpo", "bnpo", "dapo", "dr_grpo", "gspo",
     "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "disco", "brain",
-    "gpg", "clip_cov", "kl_cov", "passk",
+    "gpg", "clip_cov", "kl_cov", "passk", "flowrl",
 ]  # fmt: skip
 
 
@@ -361,5 +361,57 @@ def test_checkpoints_are_marked_complete_and_resume_skips_cut_ones(tiny_model_pa
         find_resume_checkpoint(str(cut), run)
     for name in ("checkpoint-1", "checkpoint-2"):
         (run / name / CHECKPOINT_COMPLETE).unlink()
-    with pytest.raises(DmpoError, match=r"no complete checkpoint-N folder .* \(3 incomplete\)"):
+    with pytest.raises(DmpoError, match=r"no checkpoint-N folder .* written to the end \(3 incomplete\)"):
         find_resume_checkpoint("auto", run)
+
+
+# ---- FlowRL: the log-partition head -----------------------------------------------------------
+def test_flowrl_trains_its_log_partition_head_with_the_policy(tiny_model_path, knapsack_dataset, tmp_path):
+    from dmpo.engines.trl.log_partition import HEAD_NAME
+    from dmpo.models import load_model_and_tokenizer
+
+    args = config(tmp_path, objective="flowrl", max_steps=2)
+    trainer = DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=args, train_dataset=knapsack_dataset)
+    assert trainer.ref_model is not None  # flowrl's reference term: a frozen copy of the start
+    head_before = {k: v.detach().clone() for k, v in getattr(trainer.model, HEAD_NAME).state_dict().items()}
+    seen = []
+    objective = trainer.group_objective
+
+    def recording(batch, **params):
+        seen.append(batch)
+        return objective(batch, **params)
+
+    trainer.group_objective = recording
+    trainer.train()
+    head_after = getattr(trainer.model, HEAD_NAME).state_dict()
+    assert any(not torch.equal(head_before[k], head_after[k]) for k in head_before), "the head did not train"
+    assert all(b.log_z is not None and b.log_z.requires_grad and b.ref_logps is not None for b in seen)
+    # One log Z per prompt: every completion of a group shares the prompt's value.
+    for batch in seen:
+        for g in torch.unique(batch.group_ids):
+            values = batch.log_z[batch.group_ids == g]
+            torch.testing.assert_close(values, values[0].expand_as(values))
+    assert all(math.isfinite(x) for x in logged(trainer, "loss"))
+    # Saved with the model; a plain causal-LM load ignores the head and gives the same logits.
+    out = tmp_path / "saved"
+    trainer.save_model(str(out))
+    model, tokenizer = load_model_and_tokenizer(out)
+    assert not hasattr(model, HEAD_NAME)
+    ids = tokenizer("knapsack", return_tensors="pt").input_ids
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, trainer.model.to("cpu")(ids).logits)
+
+
+def test_flowrl_resume_restores_the_head(tiny_model_path, knapsack_dataset, tmp_path):
+    from dmpo.engines.trl.log_partition import HEAD_NAME
+
+    common = {"objective": "flowrl", "max_steps": 4, "save_strategy": "steps", "save_steps": 2}
+    _, _, uninterrupted = train(tiny_model_path, knapsack_dataset, config(tmp_path / "full", **common))
+    stopped = config(tmp_path / "killed", **common)
+    train(tiny_model_path, knapsack_dataset, stopped, callbacks=[StopAt(3)])
+    resumed = DMPOTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=stopped, train_dataset=knapsack_dataset)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "killed" / "run" / "checkpoint-2"))
+    final = parameters(resumed.model)
+    assert any(name.startswith(HEAD_NAME) for name in final)
+    for name in final:
+        torch.testing.assert_close(final[name], uninterrupted[name], rtol=0, atol=0)

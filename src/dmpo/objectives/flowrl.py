@@ -118,3 +118,8 @@ def flowrl(
             "importance_weight_clip_fraction": clipped.to(dtype).sum() / n_rows,
         }
     return to_output(loss, metrics)
+
+
+
+# Batch fields an engine must fill in for this objective (besides the usual ones).
+flowrl.needs = ("log_z",)

@@ -140,7 +140,7 @@ def find_resume_checkpoint(resume: str | None, output_dir: str | os.PathLike) ->
         complete = [path for _, path in folders if (path / CHECKPOINT_COMPLETE).is_file()]
         if not complete:
             cut = f" ({len(folders)} incomplete)" if folders else ""
-            raise DmpoError(f"--resume: no complete checkpoint-N folder in {output_dir} to resume from{cut}; "
+            raise DmpoError(f"--resume: no checkpoint-N folder in {output_dir} written to the end{cut}; "
                             "train with --save-steps N to write checkpoints")
         resume = str(complete[-1])
     folder = Path(resume)

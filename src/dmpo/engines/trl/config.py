@@ -61,8 +61,6 @@ TRAINER_PARAMS = ("dm_form", "coefficients")
 UNSUPPORTED: dict[str, str] = {
     "dgpo": "it needs full-vocabulary logits of the policy and the reference (Hellinger distance per "
     "token), which TRL's trainer does not compute",
-    "flowrl": "it needs a learned log-partition head log Z(x) on the prompt, which the TRL trainer "
-    "does not build yet",
 }
 
 # TRL loss options with no counterpart in the objectives: field -> what to do instead.

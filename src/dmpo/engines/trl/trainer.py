@@ -55,6 +55,7 @@ from trl.trainer.utils import (
 
 from dmpo import objectives
 from dmpo.engines.trl.config import GroupObjectiveConfig
+from dmpo.engines.trl.log_partition import HEAD_NAME, LastPromptHiddenState, LogPartitionHead
 from dmpo.engines.trl.rewards import FAILURE_REWARD, safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.loading import resolve_model_source
@@ -157,6 +158,44 @@ class GroupObjectiveTrainer(GRPOTrainer):
         self._nonfinite_in_a_row = 0
         self.nonfinite_skipped = 0
         self.add_callback(_NonFiniteGuard(self))
+        self._log_z_capture: LastPromptHiddenState | None = None
+        if "log_z" in getattr(self.group_objective.fn, "needs", ()):
+            self._attach_log_partition_head()
+        if self.group_objective_params.get("use_ref") and self.beta == 0.0:
+            self._build_reference_model()
+
+    # ---- FlowRL: log-partition head and reference ---------------------------------------------
+    def _attach_log_partition_head(self) -> None:
+        """Give the model FlowRL's log Z head (see ``log_partition.py``): trained, checkpointed
+        and restored with the model, ignored by a plain causal-LM loader."""
+        from peft import PeftModel
+
+        if isinstance(self.model, PeftModel):
+            raise DmpoError(f"objective {self.args.objective!r} with a PEFT adapter is not supported: "
+                            "the log-partition head would not be saved with the adapter")
+        hidden = self.model.config.get_text_config().hidden_size
+        head = LogPartitionHead(hidden).to(device=self.model.device, dtype=self.model.dtype)
+        self.model.add_module(HEAD_NAME, head)
+        self._log_z_capture = LastPromptHiddenState(self.model.get_decoder())
+
+    def _build_reference_model(self) -> None:
+        """The objective's reference term needs π_ref's log-probs, which TRL computes only with a
+        non-zero ``beta`` (its KL weight, which the group objectives do not use: theirs is
+        ``beta_kl``). A frozen copy of the starting policy is the reference; ``self.beta`` is set
+        to 1 only as TRL's switch to compute reference log-probs at sampling time."""
+        import copy
+
+        from transformers.modeling_utils import PreTrainedModel
+
+        if not isinstance(self.model, PreTrainedModel):
+            raise DmpoError(f"objective {self.args.objective!r} needs a reference model; with PEFT set "
+                            "objective_kwargs use_ref=False or a non-zero beta")
+        reference = copy.deepcopy(self.model)
+        if hasattr(reference, HEAD_NAME):
+            delattr(reference, HEAD_NAME)
+        reference.eval().requires_grad_(False)
+        self.ref_model = self.accelerator.prepare_model(reference, evaluation_mode=True)
+        self.beta = 1.0
 
     # ---- sampling and scoring ---------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -269,6 +308,8 @@ class GroupObjectiveTrainer(GRPOTrainer):
         input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
         attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
         mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        if self._log_z_capture is not None:
+            self._log_z_capture.start(completion_ids.size(1))
         per_token_logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
             model,
             input_ids,
@@ -278,6 +319,16 @@ class GroupObjectiveTrainer(GRPOTrainer):
             compute_aux_loss=self.aux_loss_enabled,
             **{k: inputs.get(k) for k in _MULTIMODAL_KEYS},
         )
+        log_z = None
+        if self._log_z_capture is not None:
+            # One log Z per prompt: the head runs once per group (on its first row; every row of a
+            # group has the same prompt), and the group's value is shared by its completions.
+            hidden = self._log_z_capture.stop()
+            _, index = torch.unique(inputs["group_ids"], return_inverse=True)
+            first = torch.full((int(index.max()) + 1,), index.numel(), device=index.device)
+            first = first.scatter_reduce(0, index, torch.arange(index.numel(), device=index.device), "amin")
+            head = getattr(self.accelerator.unwrap_model(model), HEAD_NAME)
+            log_z = head(hidden[first.to(hidden.device)]).float()[index.to(hidden.device)]
         mode = "train" if self.model.training else "eval"
         # TRL's num_items_in_batch counts the generation batch of all processes; one micro-batch's
         # share of it is what the objective's "dapo" normaliser expects before the division below.
@@ -295,6 +346,7 @@ class GroupObjectiveTrainer(GRPOTrainer):
             entropies=entropies,
             truncated=inputs["truncated"],
             num_items_in_batch=num_items,
+            log_z=log_z,
         )
         params = self.group_objective_params
         if self._step_seed:
