@@ -19,6 +19,7 @@ repeats with its spread (quartiles, min, max).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -83,6 +84,14 @@ class StepTimer(TrainerCallback):
         self.loss.append(self._loss)
 
 
+def _key_value(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def run(kind: str, model_path: Path, dataset, opts: argparse.Namespace, out_dir: str, clock: str) -> StepTimer:
     common = {
         "output_dir": out_dir,
@@ -106,10 +115,10 @@ def run(kind: str, model_path: Path, dataset, opts: argparse.Namespace, out_dir:
     else:
         common["gradient_checkpointing"] = False
     if kind == "dmpo":
-        args = DMPOConfig(objective=opts.objective, **common)
+        args = DMPOConfig(objective=opts.objective, objective_kwargs=dict(opts.objective_param), **common)
         trainer_cls = DMPOTrainer
     else:
-        args = GRPOConfig(loss_type=opts.trl_loss_type, **common)
+        args = GRPOConfig(loss_type=opts.trl_loss_type, beta=opts.trl_beta, **common)
         trainer_cls = GRPOTrainer
     timer = StepTimer(cuda=opts.device == "cuda", clock=clock)
     trainer = trainer_cls(str(model_path), reward_funcs=digit_reward, args=args, train_dataset=dataset,
@@ -133,7 +142,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps per run")
     parser.add_argument("--repeats", type=int, default=10, help="interleaved runs of each trainer")
     parser.add_argument("--objective", default="dmpo")
+    parser.add_argument("--objective-param", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                        help="objective parameter (repeatable), e.g. k=4")
     parser.add_argument("--trl-loss-type", default="grpo", help="GRPOTrainer's loss_type (DMPO's base is grpo)")
+    parser.add_argument("--trl-beta", type=float, default=0.0,
+                        help="GRPOTrainer's KL weight; non-zero makes it run a reference model too (compare "
+                             "with objectives that have a reference term, e.g. flowrl)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads on the CPU")
@@ -154,7 +168,8 @@ def main() -> None:
             f"hidden={opts.hidden_size} layers={opts.layers} completions={opts.completions} "
             f"G={opts.group_size} accumulation={opts.accumulation} length={opts.length} "
             f"steps={opts.warmup}+{opts.steps} repeats={opts.repeats} objective={opts.objective} "
-            f"vs GRPOTrainer(loss_type={opts.trl_loss_type}); clock={clock} time"
+            f"params={dict(opts.objective_param)} vs GRPOTrainer(loss_type={opts.trl_loss_type}, "
+            f"beta={opts.trl_beta}); clock={clock} time"
         )
         print(f"{'repeat':>6} {'first':>6} {'GRPO step':>10} {'DMPO step':>10} {'ratio':>6} "
               f"{'GRPO loss':>10} {'DMPO loss':>10} {'ratio':>6}")  # fmt: skip
