@@ -411,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="runs, models and logs (default runs/quality-<mode>)")
     parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="report folder (default benchmarks/results)")
+    parser.add_argument("--objectives", help="comma-separated group objectives instead of the mode's own, e.g. "
+                                             "grpo,gpg,clip_cov,kl_cov,flowrl,passk,dmpo (the budget is unchanged)")
     parser.add_argument("--workers", type=int, default=2, help="runs at a time, each its own process")
     parser.add_argument("--run-timeout", type=float, default=3600, help="seconds before a run is killed")
     parser.add_argument("--report-only", action="store_true",
@@ -421,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     name = args.mode_name or ("quick" if args.quick or args.sensitivity else "smoke" if args.smoke else "full")
     budget = BUDGETS[name]
+    if args.objectives:
+        budget = replace(budget, comparison=replace(budget.comparison, objectives=args.objectives))
     work_dir = (args.work_dir or Path("runs") / f"quality-{name}").resolve()
     if args.run_one:
         spec = RunSpec.from_json(args.run_one)
