@@ -77,7 +77,7 @@ _STRUCTURAL_RE = re.compile(r"[0-9\s,;\[\](){}'\"+\-=>→⟶]*+")
 _OPERATOR_RE = re.compile(r"[+\-*/%^&|=<>→⟶.]++[^\S\n]*+")
 _CONTINUES = frozenset("0123456789+-\"'[({")
 _WORD_RE = re.compile(r"[^\W\d_]++")
-_AFTER_IMPOSSIBLE = frozenset(".!;:(—–-")
+_AFTER_IMPOSSIBLE = frozenset(".,!;:(—–-")
 
 # Fast path for the common case, a flat list of plain ints: "[0, 2, 1]", "(3,4)", "{1 2}".
 _FLAT_RE = re.compile(
