@@ -4,26 +4,30 @@ A model's answer is the text after the **last** ``Answer:`` of its completion (t
 letter case, then optional spaces and ``*``, then ``:`` or ``：``).
 
 Forgiven: markdown around the answer (``**Answer:** **[1, 2]**``, backticks, quotes, ``$``), a
-newline or any Unicode space (no-break, em, ideographic) after the colon or inside the list,
-``\\boxed{...}``, a trailing period, quoted ids, ``a -> b -> c`` arrows, ``[...]``/``(...)``/
-``{...}``, bare tuples ``(0, 1), (2, 3)`` (also across lines after the comma), a list that
-spans several lines, prose on the same line before the list (``Answer: the best I found is
-[0, 2, 1, 0]``) and after it (``[3, 5, 6] (this is optimal)``, ``[3, 5, 6] - total 42``), and
-``Impossible`` followed by prose.
+newline or any Unicode space (no-break, em, ideographic; zero-width characters are dropped)
+after the colon or inside the list, ``\\boxed{...}``, a trailing period, quoted ids,
+``a -> b -> c`` arrows, ``[...]``/``(...)``/``{...}``, bare tuples ``(0, 1), (2, 3)`` (also
+across lines after the comma), a list that spans several lines, prose on the same line before
+the list (``Answer: the best I found is [0, 2, 1, 0]``) and after it (``[3, 5, 6] (this is
+optimal)``, ``[3, 5, 6] - total 42``, ``[3, 5, 6], which ...``), and ``Impossible`` followed by
+punctuation and prose (not ``Impossible to say``).
 
 Refused, never evaluated: floats, bools, words and expressions as ids (``[0]+[3,3]``,
-``[1]*2``, ``[0] - 3``, ``[1].5``); an operator after the list followed by a number or a
-bracket keeps the whole line, which the strict parser then rejects. Repeated or out-of-range
-ids are the validators' business.
+``[1]*2``, ``1+2``, ``[0] - 3``, ``[1].5``): an operator after the list followed by a number,
+a sign, a quote or a bracket keeps the whole line, which the strict parser then rejects (so
+``[1, 2] - 5 vertices`` is refused too: write prose after a dash as words). Repeated or
+out-of-range ids are the validators' business.
 
 Bounds: every step is one pass over the text, with no regex that can backtrack over the same
 characters twice (the marker search is one greedy match that gives characters back one at a
-time; every other quantifier is possessive or followed by a character it cannot match). Only
-the ``MAX_ANSWER_CHARS`` characters after the last marker are read: an answer that does not
-begin and end within them is refused, and so is a nesting deeper than ``MAX_DEPTH`` or an id
-longer than ``MAX_DIGITS`` digits. The cost of judging a completion is therefore linear in its
-length for the marker search and bounded by a constant for everything after it (see
-``benchmarks/parse_worst.py`` for the measured worst cases).
+time; every other quantifier is possessive or followed by a character it cannot match, and
+bracket groups are matched by one regex of bounded depth). Only the ``MAX_ANSWER_CHARS``
+characters after the last marker are read: an answer that does not begin and end within them
+is refused, and so is one with more than ``MAX_NUMBERS`` numbers or ``MAX_GROUPS`` bracketed
+groups, nesting deeper than ``MAX_DEPTH`` or an id longer than ``MAX_DIGITS`` digits. Judging a
+completion therefore costs time linear in its length for the marker search (a few ms per MB)
+and at most a constant for everything after it; ``benchmarks/parse_worst.py`` measures the
+worst cases (BENCHMARKS.md §7).
 """
 
 from __future__ import annotations
