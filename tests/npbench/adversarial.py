@@ -40,7 +40,7 @@ WORST_CASES: dict[str, Callable[[int], str]] = {
     "em spaces after an id": lambda n: _repeat("\u2003", n, "Answer: x 1"),
     "'answer ' repeated": lambda n: _repeat("answer ", n),
     "'Answer:' repeated": lambda n: _repeat("Answer:", n),
-    "'ANSWER' + İ (no lower fast path)": lambda n: _repeat("ANSWER ", n, "İ"),
+    "'ANSWER' after an İ": lambda n: _repeat("ANSWER ", n, "İ"),
     "'Answer:**' repeated": lambda n: _repeat("Answer:**", n),
     "open brackets": lambda n: _repeat("[", n, "Answer: "),
     "close brackets": lambda n: _repeat("]", n, "Answer: ["),

@@ -159,6 +159,6 @@ def test_worst_cases_scale_linearly(family):
 def test_one_megabyte_is_judged_in_bounded_time():
     task = npbench.get_task("vertex_cover")
     inst = instance_pool("vertex_cover")[2]
-    for family in ("'answer ' repeated", "'ANSWER' + İ (no lower fast path)", "em spaces after an id",
+    for family in ("'answer ' repeated", "'ANSWER' after an İ", "em spaces after an id",
                    "spaces after 'Answer'", "reasoning then answer"):
         assert _cpu_ms(task, inst, WORST_CASES[family](1_000_000), repeats=1) < 1000, family

@@ -90,10 +90,11 @@ _FLAT_RE = re.compile(
 _BRACKET_PAIRS = {"[": "]", "(": ")", "{": "}", "": ""}
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 # The general parser: first two C-speed refusals (a character that cannot be part of an
-# answer: letters, ".", "*", ...; a sign glued to a value before it: "1+2", "[0]-[1]"), then
-# one findall of tokens (spaces separate like commas).
+# answer: letters, ".", "*", ...; a sign glued to a value before it, "1+2", "[0]-[1]", or not
+# followed by a digit, and "=" or ">" outside an arrow), then one findall of tokens (spaces
+# separate like commas).
 _BAD_CHAR_RE = re.compile(r"[^0-9\s,;\[\](){}'\"+\-=>→⟶]")
-_GLUED_SIGN_RE = re.compile(r"""[0-9'")\]}](?:\+|-(?!>))""")
+_BAD_SIGN_RE = re.compile(r"""[0-9'")\]}](?:\+|-(?!>))|\+(?![0-9])|-(?![0-9>])|=(?!>)|(?<![-=])>""")
 _TOKEN_RE = re.compile(r"""[+-]?+[0-9]++|"[+-]?+[0-9]++"|'[+-]?+[0-9]++'|->|=>|\S""")
 _CLOSERS = frozenset("])}")
 _SEPARATORS = frozenset([",", ";", "->", "→", "=>", "⟶"])
@@ -243,7 +244,7 @@ def parse_structure(answer: Any) -> list | None:
     flat = _FLAT_RE.fullmatch(answer)
     if flat and _BRACKET_PAIRS.get(flat.group(1)) == flat.group(2):
         return [int(v) for v in _INT_RE.findall(answer)]
-    if _BAD_CHAR_RE.search(answer) or _GLUED_SIGN_RE.search(answer):
+    if _BAD_CHAR_RE.search(answer) or _BAD_SIGN_RE.search(answer):
         return None
     root: list = []
     stack: list[tuple[list, str]] = []
