@@ -27,6 +27,7 @@ from dmpo.npbench.base import DIFFICULTIES, Instance, is_number
 from dmpo.npbench.registry import get_task, task_name_for
 
 log = logging.getLogger("dmpo.npbench")
+log.addHandler(logging.NullHandler())  # a library: shown once the application configures logging
 
 # Relative tolerance when comparing a file's value with the proved optimum.
 _TOLERANCE = 1e-9

@@ -105,7 +105,8 @@ _TOO_MANY_NUMBERS_RE = re.compile(r"(?:[^0-9]*+[0-9]++){" + str(MAX_NUMBERS + 1)
 
 def extract_answer(text: Any) -> str | None:
     """The answer text after the last ``Answer:``, cleaned of markdown and prose; None if there
-    is none or it does not fit in ``MAX_ANSWER_CHARS``."""
+    is none or it is past the bounds (``within_bounds``; it must also begin and end within
+    ``MAX_ANSWER_CHARS`` characters of the marker)."""
     if not isinstance(text, str):
         return None
     end = _last_marker_end(text)
@@ -160,7 +161,7 @@ def _answer_in(s: str, truncated: bool, boxed: bool = False) -> str | None:
     if word:
         rest = s[word.end() : line_end].lstrip(_TRIM)
         if word.group().lower() == "impossible" and (not rest or rest[0] in _AFTER_IMPOSSIBLE):
-            return word.group()  # "Impossible.", "Impossible (no subset has 7)", not "Impossible to say"
+            return word.group()  # "Impossible.", "Impossible (no set has 7)"; not "Impossible to say"
         # Prose before the list on the same line: the answer is the first bracketed group.
         opener = _OPEN_RE.search(s, word.end(), line_end)
         if opener:
