@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 
 from dmpo import npbench
+from dmpo.npbench.base import Instance
 
 
 def _repeat(unit: str, n: int, prefix: str = "", suffix: str = "") -> str:
@@ -39,7 +40,7 @@ WORST_CASES: dict[str, Callable[[int], str]] = {
     "em spaces after an id": lambda n: _repeat("\u2003", n, "Answer: x 1"),
     "'answer ' repeated": lambda n: _repeat("answer ", n),
     "'Answer:' repeated": lambda n: _repeat("Answer:", n),
-    "'ANSWER' + İ (no lower fast path)": lambda n: _repeat("ANSWER ", n, "İ"),
+    "'ANSWER' after an İ": lambda n: _repeat("ANSWER ", n, "İ"),
     "'Answer:**' repeated": lambda n: _repeat("Answer:**", n),
     "open brackets": lambda n: _repeat("[", n, "Answer: "),
     "close brackets": lambda n: _repeat("]", n, "Answer: ["),
@@ -80,6 +81,27 @@ WORST_CASES: dict[str, Callable[[int], str]] = {
     "random structural": lambda n: "Answer: " + "".join(
         random.Random(n).choice("[](){},; 0123456789-+>'\"\n") for _ in range(n)),
 }
+
+
+# ---- instances -----------------------------------------------------------------------------
+# Set cover whose universe cannot be covered: the one instance whose answer is "Impossible".
+UNCOVERABLE = {"U": [0, 1, 2, 3, 4], "S": {"0": [0, 1], "1": [2, 3], "2": [1, 3]}}
+_POOL: dict[str, list[Instance]] = {}
+
+
+def instance_pool(name: str) -> list[Instance]:
+    """Instances to attack: tiny and easy, seeds 0 and 1 (in that order), and for set_cover
+    also one whose answer is ``Impossible``. Every optimum here is proved."""
+    if name not in _POOL:
+        task = npbench.get_task(name)
+        pool = [task.generate(seed=s, difficulty=d) for d in ("tiny", "easy") for s in range(2)]
+        if name == "set_cover":
+            sol = task.solve(UNCOVERABLE, 10)
+            pool.append(Instance(name, "hand", None, UNCOVERABLE, sol.value, sol.proved,
+                                 task.format_answer(sol.answer)))
+        assert all(inst.proved for inst in pool)
+        _POOL[name] = pool
+    return _POOL[name]
 
 
 # ---- random completions ------------------------------------------------------------------
@@ -170,7 +192,6 @@ def forgiven_forms(answer: str) -> list[str]:
         f"Answer: {answer}",
         f"Answer: {answer} (this is optimal)",
         f"Answer: {answer} - total 42",
-        f"Answer: the best I found is {answer}",
         f"**Answer:** **{answer}**",
         f"**Answer:** `{answer}`.",
         f"Answer:\u00a0{answer}\u00a0",
@@ -182,6 +203,8 @@ def forgiven_forms(answer: str) -> list[str]:
         f"Answer: 1\nAnswer: {answer}\n",
         f"ANSWER：{answer}",
     ]
+    if answer.startswith(("[", "(")):
+        forms.append(f"Answer: the best I found is {answer}")
     if answer.startswith("["):
         forms.append("**Answer:** **" + answer.replace(", ", ",\n") + "**")
         forms.append("Answer:\n" + answer.replace(", ", ",\u00a0"))

@@ -1,17 +1,29 @@
-"""``dmpo bench``: list tasks, generate instances, score predictions, render images."""
+"""``dmpo bench``: list tasks, generate instances, score predictions, render images.
+
+Every mistake in the arguments or the files is one ``dmpo: error: ...`` line (exit 2), found
+before any long work where possible. Output paths: a file output (``generate -o x.jsonl``,
+``score --json``) overwrites an existing file, but never a folder, never one of the command's
+own input files, and never a path under a file; a folder output (``generate --format hf``,
+``render -o``) may exist, but ``--format hf`` refuses a non-empty folder that is not a
+datasets folder.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from tqdm import tqdm
 
 from dmpo import npbench
 from dmpo.errors import DmpoError
-from dmpo.npbench.io import load, load_predictions, save_hf, save_jsonl
+from dmpo.npbench.base import check_time_limit
+from dmpo.npbench.io import load, load_predictions, reference_report, save_hf, save_jsonl
 from dmpo.npbench.scoring import format_table, score_completions, summarize
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,12 +38,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--difficulty", default="easy", choices=npbench.DIFFICULTIES)
     p.add_argument("--count", type=int, default=10, help="instances per task")
     p.add_argument("--seed", type=int, default=0, help="first seed; instance i uses seed+i")
-    p.add_argument("--time-limit", type=float, default=None, help="solver limit per instance (s)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="solver limit per instance in seconds (> 0; default: each task's own)")
+    p.add_argument("--allow-unproved", action="store_true",
+                   help="store instances whose optimum was not proved within the time limit "
+                        "(proved=false, optimum = best value found); by default that is an error")
     p.add_argument("--format", choices=("jsonl", "hf"), default="jsonl",
                    help="jsonl file, or a Hugging Face datasets folder")
     p.add_argument("--prompt-style", choices=("nl", "compact"), default="nl",
                    help="prompt column of a datasets folder")
-    p.add_argument("--output", "-o", required=True, help="output file (jsonl) or folder (hf)")
+    p.add_argument("--output", "-o", required=True,
+                   help="output file (jsonl, overwritten if it exists) or folder (hf)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("score", help="score predictions against instances")
@@ -39,24 +56,79 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("predictions", help="JSONL rows {id, completion|completions} or JSON {id: completion(s)}")
     p.add_argument("--protocol", choices=("text", "vision"), default="text")
     p.add_argument("--cap", action="store_true", help="cap QR at 1 (for heuristic references)")
-    p.add_argument("--pass-k", default="1", help="comma-separated k for pass@k")
-    p.add_argument("--json", dest="json_out", default=None, help="also write the summary as JSON here")
+    p.add_argument("--pass-k", default="1",
+                   help="comma-separated k for pass@k; every item needs at least k samples")
+    p.add_argument("--no-solve", action="store_true",
+                   help="score public files against their ground_truth instead of solving them exactly")
+    p.add_argument("--solve-cache", default=None,
+                   help="JSON file that remembers the exact optima of public items between runs")
+    p.add_argument("--json", dest="json_out", default=None,
+                   help="also write the summary as JSON here (overwritten if it exists)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("render", help="render instances as PNG images")
     p.add_argument("data", help="instance file")
     p.add_argument("--output-dir", "-o", required=True)
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="render only the first N instances (N ≥ 1)")
     p.set_defaults(func=cmd_render)
 
 
 def _task_names(spec: str) -> list[str]:
-    if spec == "all":
+    if spec.strip() == "all":
         return npbench.list_tasks()
     names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise DmpoError(f"--tasks {spec!r} names no task; give comma-separated names or 'all'")
     for name in names:
         npbench.get_task(name)  # raises a clear error for an unknown name
-    return names
+    canonical = [npbench.get_task(name).name for name in names]
+    repeated = sorted({n for n in canonical if canonical.count(n) > 1})
+    if repeated:
+        raise DmpoError(f"--tasks lists {repeated} more than once")
+    return canonical
+
+
+def _pass_k(spec: str) -> tuple[int, ...]:
+    values = []
+    for part in spec.split(","):
+        try:
+            k = int(part.strip())
+        except ValueError:
+            raise DmpoError(f"--pass-k must be comma-separated integers ≥ 1, got {spec!r}") from None
+        if k < 1:
+            raise DmpoError(f"--pass-k values must be ≥ 1, got {k}")
+        values.append(k)
+    return tuple(sorted(set(values)))
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for parent in path.parents:
+        if parent.exists():
+            return parent
+    return Path(".")
+
+
+def _output_file(path: Path, flag: str, inputs: tuple[Path, ...] = ()) -> None:
+    """DmpoError unless a file can be written at ``path`` (see the module docstring)."""
+    if path.is_dir():
+        raise DmpoError(f"{flag} {path} is a folder; give a file name")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise DmpoError(f"{flag} {path}: {ancestor} is a file, not a folder")
+    if path.exists() and any(path.resolve() == p.resolve() for p in inputs if p.exists()):
+        raise DmpoError(f"{flag} {path} is one of this command's input files; refusing to overwrite it")
+
+
+def _output_folder(path: Path, flag: str, *, datasets: bool = False) -> None:
+    """DmpoError unless a folder can be written at ``path`` (see the module docstring)."""
+    if path.exists() and not path.is_dir():
+        raise DmpoError(f"{flag} {path} is a file; give a folder")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise DmpoError(f"{flag} {path}: {ancestor} is a file, not a folder")
+    if datasets and path.is_dir() and any(path.iterdir()) and not (path / "dataset_info.json").exists():
+        raise DmpoError(f"{flag} {path} is a non-empty folder that is not a datasets folder; "
+                        "refusing to write into it")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -71,53 +143,113 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise DmpoError("--count must be at least 1")
+    try:
+        check_time_limit(args.time_limit)
+    except DmpoError:
+        raise DmpoError(f"--time-limit must be a finite number of seconds > 0, got {args.time_limit}") from None
     names = _task_names(args.tasks)
+    output = Path(args.output)
+    if args.format == "jsonl":
+        _output_file(output, "--output")
+    else:
+        _output_folder(output, "--output", datasets=True)
     instances = []
-    unproved = 0
+    unproved = []
     with tqdm(total=len(names) * args.count, desc="generating", unit="inst") as bar:
         for name in names:
             task = npbench.get_task(name)
             for i in range(args.count):
                 inst = task.generate(seed=args.seed + i, difficulty=args.difficulty, time_limit=args.time_limit)
-                unproved += not inst.proved
+                if not inst.proved:
+                    if not args.allow_unproved:  # stop at once: the file would not be usable
+                        limit = task.solver_time_limit if args.time_limit is None else args.time_limit
+                        raise DmpoError(
+                            f"{inst.id} was not proved optimal within the solver time limit ({limit:g} s); "
+                            "nothing was written. Raise --time-limit, or pass --allow-unproved to store "
+                            "such instances with proved=false (their optimum is then only the best value "
+                            "found)")
+                    unproved.append(inst.id)
                 instances.append(inst)
                 bar.update()
-    if args.format == "jsonl":
-        path = save_jsonl(instances, args.output)
-    else:
-        path = save_hf(instances, args.output, prompt_style=args.prompt_style)
-    print(f"wrote {len(instances)} instances ({unproved} without a proved optimum) to {path}")
+    try:
+        if args.format == "jsonl":
+            path = save_jsonl(instances, output)
+        else:
+            path = save_hf(instances, output, prompt_style=args.prompt_style)
+    except OSError as exc:
+        raise DmpoError(f"cannot write {output}: {exc.strerror or exc}") from None
+    note = f" ({len(unproved)} without a proved optimum: proved=false)" if unproved else " (all proved optimal)"
+    print(f"wrote {len(instances)} instances{note} to {path}")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    instances = load(args.data)
-    predictions = load_predictions(args.predictions)
-    pass_k = tuple(int(k) for k in args.pass_k.split(","))
+    pass_k = _pass_k(args.pass_k)
+    data, preds = Path(args.data), Path(args.predictions)
+    if args.json_out:
+        _output_file(Path(args.json_out), "--json", inputs=(data, preds))
+    instances = load(data, solve=not args.no_solve, cache=args.solve_cache)
+    if not instances:
+        raise DmpoError(f"{data} holds no instances")
+    predictions = load_predictions(preds)
+    ids = {inst.id for inst in instances}
+    if not ids & set(predictions):
+        example = next(iter(predictions), None)
+        raise DmpoError(f"none of the {len(instances)} items of {data} has a prediction in {preds} "
+                        + (f"(its ids look like {example!r}, the items' like {next(iter(ids))!r})"
+                           if example is not None else "(it holds no predictions)"))
+    samples = max(len(predictions[i]) for i in ids & set(predictions))
+    short = [(inst.id, len(predictions[inst.id])) for inst in instances
+             if inst.id in predictions and len(predictions[inst.id]) < max(pass_k)]
+    if short:
+        item, k = short[0]
+        raise DmpoError(f"pass@{max(pass_k)} needs at least {max(pass_k)} samples per item; "
+                        f"{len(short)} item(s) have fewer (e.g. {item!r} has {k})")
     items, missing = [], 0
     for inst in tqdm(instances, desc="scoring", unit="item"):
         completions = predictions.get(inst.id)
         if not completions:
             missing += 1
-            completions = [""]  # an item without a prediction scores as no answer
+            completions = [""] * samples  # an item without a prediction scores as no answer
         items.append(score_completions(inst, completions, cap=args.cap))
     summary = summarize(items, protocol=args.protocol, pass_k=pass_k)
     summary["missing_predictions"] = missing
+    references = reference_report(instances)
+    summary["references"] = references
     print(format_table(summary, title=f"NP-Bench ({args.protocol} protocol, {len(items)} items)"))
     if missing:
         print(f"{missing} item(s) had no prediction and scored 0")
+    if references["checked"]:
+        print(f"file ground_truth: {references['wrong']} of {references['checked']} value(s) differ from "
+              f"the proved optimum ({references['inflated']} better than possible, "
+              f"{references['suboptimal']} suboptimal); QR uses the proved optima")
+    if references["unverified"]:
+        print(f"{references['unverified']} item(s) scored against an unproved value "
+              + ("(--no-solve)" if args.no_solve else "(the solver's time limit ran out)"))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        try:
+            Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        except OSError as exc:
+            raise DmpoError(f"cannot write {args.json_out}: {exc.strerror or exc}") from None
         print(f"summary written to {args.json_out}")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    instances = load(args.data)[: args.limit]
+    if args.limit is not None and args.limit < 1:
+        raise DmpoError(f"--limit must be at least 1, got {args.limit}")
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for i, inst in enumerate(tqdm(instances, desc="rendering", unit="img")):
-        name = inst.id or f"{inst.task}-{i}"
-        npbench.get_task(inst.task).render(inst).save(out / f"{name}.png")
+    _output_folder(out, "--output-dir")
+    instances = load(args.data, solve=False)[: args.limit]
+    if not instances:
+        raise DmpoError(f"{args.data} holds no instances")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, inst in enumerate(tqdm(instances, desc="rendering", unit="img")):
+            # Ids come from the file: keep them inside the folder ("../x" is not a name).
+            name = _UNSAFE.sub("_", inst.id).lstrip(".") or f"{inst.task}-{i}"
+            npbench.get_task(inst.task).render(inst).save(out / f"{name}.png")
+    except OSError as exc:
+        raise DmpoError(f"cannot write images to {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(instances)} images to {out}")
     return 0

@@ -8,7 +8,7 @@ validators, Quality Ratio scoring, prompts for text models and images for vision
 """
 
 from dmpo.npbench.base import DIFFICULTIES, Instance, Solution, Task, Verdict, quality_ratio
-from dmpo.npbench.io import load, load_predictions, save_hf, save_jsonl
+from dmpo.npbench.io import load, load_predictions, reference_report, save_hf, save_jsonl
 from dmpo.npbench.registry import TEXT_CATEGORIES, VISION_GROUPS, category_of, get_task, list_tasks
 from dmpo.npbench.scoring import ItemScore, format_table, score_completions, score_item, summarize
 from dmpo.npbench.splits import EVAL_SEED_START, SFT_SEED_START, TRAIN_SEED_START
@@ -32,6 +32,7 @@ __all__ = [
     "load",
     "load_predictions",
     "quality_ratio",
+    "reference_report",
     "save_hf",
     "save_jsonl",
     "score_completions",

@@ -9,6 +9,7 @@ semantics for every task.
 from __future__ import annotations
 
 import json
+import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -38,9 +39,12 @@ class Solution:
 class Instance:
     """One generated (or loaded) problem instance.
 
-    ``question`` is the benchmark's own JSON layout; ``optimum`` the exact optimum (or, for a
-    loaded public file, its heuristic ``ground_truth``), ``proved`` whether it is a proved
-    optimum, ``solution`` a witness answer string that scores ``optimum``.
+    ``question`` is the benchmark's own JSON layout; ``optimum`` the exact optimum, ``proved``
+    whether it is a proved optimum (False when a solver limit stopped the search: then it is
+    the best value found, or for a public file that was not re-solved, its ``ground_truth``),
+    ``solution`` a witness answer string that scores ``optimum``. ``reference`` is the value a
+    loaded public file claimed (its ``ground_truth``), kept for comparison; QR never uses it
+    when a proved optimum is known.
     """
 
     task: str
@@ -51,6 +55,8 @@ class Instance:
     proved: bool
     solution: str | None = None
     id: str = ""
+    reference: float | None = None
+    # (task, what task.prepare returned): tied to the task that prepared it.
     _prepared: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -60,24 +66,55 @@ class Instance:
 
     @classmethod
     def from_dict(cls, data: dict) -> Instance:
+        """An instance from ``to_dict()`` output, every field type checked (DmpoError)."""
         if not isinstance(data, dict):
             raise DmpoError(f"an instance must be a JSON object, got {type(data).__name__}")
         missing = [k for k in ("task", "question") if k not in data]
         if missing:
             raise DmpoError(f"instance is missing field(s) {missing}; it has {sorted(data)}")
+        _require_type(data, "task", str)
+        _require_type(data, "difficulty", str, optional=True)
+        _require_type(data, "seed", int, optional=True)
+        _require_type(data, "proved", bool, optional=True)
+        _require_type(data, "solution", str, optional=True)
+        _require_type(data, "id", (str, int), optional=True)
+        for key in ("optimum", "reference"):
+            value = data.get(key)
+            if value is not None and not is_number(value):
+                raise DmpoError(f"instance field {key!r} must be a finite number or null, got {value!r}")
         return cls(
             task=data["task"],
-            difficulty=data.get("difficulty", "unknown"),
+            difficulty=data.get("difficulty") or "unknown",
             seed=data.get("seed"),
             question=data["question"],
             optimum=data.get("optimum"),
-            proved=bool(data.get("proved", False)),
+            proved=data.get("proved", False),
             solution=data.get("solution"),
             id=str(data.get("id", "")),
+            reference=data.get("reference"),
         )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool, not NaN or infinity)."""
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _require_type(data: dict, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> None:
+    value = data.get(key)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) and kind is not bool:
+        ok = False
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise DmpoError(f"instance field {key!r} must be {names}{' or null' if optional else ''}, "
+                        f"got {value!r:.80}")
 
 
 @dataclass(frozen=True)
@@ -195,11 +232,14 @@ class Task(ABC):
         return sizes[difficulty] if sizes is not None else None
 
     def generate(self, seed: int, difficulty: str = "easy", *, time_limit: float | None = None) -> Instance:
-        """The instance for ``(task, difficulty, seed)``; the same on every machine."""
+        """The instance for ``(task, difficulty, seed)``; the same on every machine.
+        ``proved`` is False when ``time_limit`` stopped the solver before it proved the optimum
+        (``optimum`` is then the best value found, a bound, not the optimum)."""
         if difficulty not in DIFFICULTIES:
             raise DmpoError(f"unknown difficulty {difficulty!r}; valid: {list(DIFFICULTIES)}")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise DmpoError(f"seed must be an int, got {seed!r}")
+        check_time_limit(time_limit)
         rng = random.Random(f"npbench/{self.name}/{difficulty}/{seed}")
         question = self.generate_question(rng, difficulty)
         sol = self.solve(question, self.solver_time_limit if time_limit is None else time_limit)
@@ -217,13 +257,15 @@ class Task(ABC):
     def evaluate(self, instance: Instance | dict, completion: Any, *, cap: bool = False) -> Verdict:
         """Judge a completion (the whole model output, or just an answer) against an instance.
 
-        Never raises on the completion; raises DmpoError only for a malformed instance."""
+        Never raises on the completion; raises DmpoError only for a malformed instance or one
+        of another task."""
         if not isinstance(instance, Instance):
             instance = Instance(self.name, "unknown", None, instance, None, False)
-        prepared = instance._prepared
-        if prepared is None:
-            self.validate_question(instance.question)
-            prepared = instance._prepared = self.prepare(instance.question)
+        cached = instance._prepared
+        if cached is None or cached[0] is not self:
+            self._check_instance(instance)
+            cached = instance._prepared = (self, self.prepare(instance.question))
+        prepared = cached[1]
         text = extract_answer(completion)
         if text is None:
             return Verdict(False, False, None, 0.0, "no final 'Answer:' found")
@@ -241,6 +283,20 @@ class Task(ABC):
             return Verdict(True, False, None, 0.0, reason or "infeasible", self.canonical(answer))
         qr = quality_ratio(value, instance.optimum, self.sense, cap=cap)
         return Verdict(True, True, value, qr, "", self.canonical(answer))
+
+    def _check_instance(self, instance: Instance) -> None:
+        """DmpoError unless ``instance`` is a well-formed instance of this task."""
+        if instance.task != self.name:
+            from dmpo.npbench.registry import task_name_for  # the registry imports this module
+
+            if not isinstance(instance.task, str) or task_name_for(instance.task) != self.name:
+                raise DmpoError(
+                    f"instance {instance.id or '(no id)'} is a {instance.task!r} instance, not "
+                    f"{self.name!r}: judge it with npbench.get_task({instance.task!r})")
+        if instance.optimum is not None and not is_number(instance.optimum):
+            raise DmpoError(f"instance {instance.id or '(no id)'}: optimum must be a finite number "
+                            f"or None, got {instance.optimum!r}")
+        self.validate_question(instance.question)
 
     def prompt(self, instance: Instance | dict, style: str = "nl") -> str:
         """``nl``: the benchmark's seven-section prompt; ``compact``: the task name and a short
@@ -269,6 +325,15 @@ class Task(ABC):
             "and do not repeat yourself.\n\n"
             "## Response format\nEnd your response with a final line `Answer: YOUR ANSWER`."
         )
+
+
+def check_time_limit(time_limit: float | None) -> None:
+    """DmpoError unless ``time_limit`` is None (the task's default) or a finite number > 0: a
+    solver given no time returns its fallback, which is not an optimum."""
+    if time_limit is None:
+        return
+    if not is_number(time_limit) or time_limit <= 0:
+        raise DmpoError(f"the solver time limit must be a finite number of seconds > 0, got {time_limit!r}")
 
 
 def _py_dict(question: dict) -> str:

@@ -1,71 +1,229 @@
 """Reading and writing instance files: our JSONL, the public benchmark's JSON, and
-Hugging Face ``datasets`` folders; predictions files for scoring."""
+Hugging Face ``datasets`` folders; predictions files for scoring.
+
+Every problem with a file (missing, a folder, not UTF-8, not JSON, nested too deeply, a field
+of the wrong type) is a DmpoError that names the file and, where there is one, the line or item.
+
+The public files' ``ground_truth`` is a heuristic's value, and for some tasks an impossible
+one (NP-Engine's solver returns invalid cliques and independent sets and can schedule a meeting
+twice), so ``load`` solves every public-layout item exactly with the solver used at generation
+and scores against the proved optimum; the file's value is kept as ``Instance.reference`` and
+``reference_report`` counts how many were wrong.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from dmpo.errors import DmpoError
-from dmpo.npbench.base import DIFFICULTIES, Instance
+from dmpo.npbench.base import DIFFICULTIES, Instance, is_number
 from dmpo.npbench.registry import get_task, task_name_for
 
+log = logging.getLogger("dmpo.npbench")
+log.addHandler(logging.NullHandler())  # a library: shown once the application configures logging
 
-def load(path: str | Path) -> list[Instance]:
+# Relative tolerance when comparing a file's value with the proved optimum.
+_TOLERANCE = 1e-9
+# Solved public questions of this process, by cache key: loading a file twice solves it once.
+_SOLVED: dict[str, dict] = {}
+
+
+def load(path: str | Path, *, solve: bool = True, cache: str | Path | None = None) -> list[Instance]:
     """Instances from a file: the public benchmark's JSON (``{key: {prompt, question,
     task_type, ground_truth}}``), our JSONL (one ``Instance.to_dict()`` a line), a JSON list
-    of those, or a ``datasets`` folder written by ``dmpo bench generate --format hf``."""
+    of those, or a ``datasets`` folder written by ``dmpo bench generate --format hf``.
+
+    Public-layout items are solved exactly when ``solve`` (the default): ``optimum`` is the
+    proved optimum (``proved=True``) and ``reference`` the file's ``ground_truth``. If the
+    solver cannot prove an optimum within the task's time limit, the file's value is kept
+    (``proved=False``) unless the solver found a better feasible value, which then replaces it.
+    ``cache``: a JSON file of solved questions (keyed by a hash of the task, the question and
+    the time limit), read if it exists and updated; solved questions are also remembered for
+    the rest of the process. With ``solve=False`` the file's value is the optimum, unproved."""
     path = Path(path)
     if not path.exists():
         raise DmpoError(f"no such instance file or folder: {path}")
     if path.is_dir():
         return _load_hf(path)
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path, "instance file")
     if path.suffix == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DmpoError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        return [_checked(Instance.from_dict(r), f"{path}:{i + 1}") for i, r in enumerate(rows)]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DmpoError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return [_checked(_instance_from(row, where), where) for where, row in _jsonl_rows(text, path)]
+    data = _parse_json(text, str(path))
     if isinstance(data, list):
-        return [_checked(Instance.from_dict(r), f"{path}[{i}]") for i, r in enumerate(data)]
+        return [_checked(_instance_from(r, f"{path}[{i}]"), f"{path}[{i}]") for i, r in enumerate(data)]
     if isinstance(data, dict):
-        return [_from_public(key, item, path) for key, item in data.items()]
+        instances = [_from_public(key, item, path) for key, item in data.items()]
+        if solve:
+            _solve_public(instances, cache)
+        report = reference_report(instances)
+        if report["wrong"]:
+            log.warning("%s: %d of %d ground_truth values differ from the proved optimum", path,
+                        report["wrong"], report["checked"])
+        return instances
     raise DmpoError(f"{path}: expected a JSON object or list, got {type(data).__name__}")
 
 
+def reference_report(instances: Iterable[Instance]) -> dict[str, int]:
+    """How the files' values (``reference``) compare with the optima: ``checked`` items with
+    both a reference and a proved optimum, ``wrong`` among them (``inflated``: better than the
+    optimum, so no valid answer reaches it; ``suboptimal``: worse), and ``unverified`` items
+    with a reference but no proved optimum."""
+    report = {"checked": 0, "wrong": 0, "inflated": 0, "suboptimal": 0, "unverified": 0}
+    for inst in instances:
+        if inst.reference is None:
+            continue
+        if not inst.proved or inst.optimum is None:
+            report["unverified"] += 1
+            continue
+        report["checked"] += 1
+        if not _close(inst.reference, inst.optimum):
+            report["wrong"] += 1
+            sense = get_task(inst.task).sense
+            better = inst.reference > inst.optimum if sense == "max" else inst.reference < inst.optimum
+            report["inflated" if better else "suboptimal"] += 1
+    return report
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def _read_text(path: Path, what: str) -> str:
+    if path.is_dir():
+        raise DmpoError(f"{path} is a folder; expected a {what}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DmpoError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DmpoError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DmpoError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise DmpoError(f"{where}: JSON nested too deeply") from None
+
+
+def _jsonl_rows(text: str, path: Path) -> Iterable[tuple[str, Any]]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            yield f"{path}:{lineno}", _parse_json(line, f"{path}:{lineno}")
+
+
+def _instance_from(row: Any, where: str) -> Instance:
+    try:
+        return Instance.from_dict(row)
+    except DmpoError as exc:
+        raise DmpoError(f"{where}: {exc}") from None
+
+
 def _from_public(key: str, item: Any, path: Path) -> Instance:
+    where = f"{path}: item {key!r}"
     if not isinstance(item, dict) or "question" not in item or "task_type" not in item:
-        raise DmpoError(f"{path}: item {key!r} needs 'question' and 'task_type' (public layout)")
-    name = task_name_for(item["task_type"])
+        raise DmpoError(f"{where} needs 'question' and 'task_type' (public layout)")
+    task_type = item["task_type"]
+    if not isinstance(task_type, str):
+        raise DmpoError(f"{where}: 'task_type' must be a string, got {task_type!r:.80}")
+    name = task_name_for(task_type)
     question = item["question"]
     if isinstance(question, str):
-        try:
-            question = json.loads(question)
-        except json.JSONDecodeError:
-            raise DmpoError(f"{path}: item {key!r} has a question that is not JSON") from None
+        question = _parse_json(question, f"{where}: question")
     difficulty = next((d for d in DIFFICULTIES if d in key), "unknown")
     truth = item.get("ground_truth")
-    optimum = float(truth) if isinstance(truth, (int, float)) and not isinstance(truth, bool) else None
-    inst = Instance(name, difficulty, None, question, optimum, proved=False, solution=None, id=str(key))
-    return _checked(inst, f"{path}: item {key!r}")
+    reference = float(truth) if is_number(truth) else None
+    inst = Instance(name, difficulty, None, question, reference, proved=False, solution=None, id=str(key),
+                    reference=reference)
+    return _checked(inst, where)
 
 
 def _checked(inst: Instance, where: str) -> Instance:
     try:
+        if not isinstance(inst.task, str):
+            raise DmpoError(f"'task' must be a string, got {inst.task!r:.80}")
         get_task(inst.task).validate_question(inst.question)
     except DmpoError as exc:
         raise DmpoError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise DmpoError(f"{where}: question nested too deeply") from None
     return inst
+
+
+# ---- exact optima for public files ---------------------------------------------------------
+def _solve_public(instances: list[Instance], cache: str | Path | None) -> None:
+    stored = _read_cache(Path(cache)) if cache is not None else {}
+    changed = False
+    for inst in instances:
+        task = get_task(inst.task)
+        key = _cache_key(task.name, inst.question, task.solver_time_limit)
+        result = _SOLVED.get(key) or stored.get(key)
+        if not _valid_cached(result):
+            sol = task.solve(inst.question, task.solver_time_limit)
+            result = {"value": float(sol.value), "proved": bool(sol.proved),
+                      "solution": task.format_answer(sol.answer)}
+        _SOLVED[key] = result
+        if stored.get(key) != result:
+            stored[key] = result
+            changed = True
+        _apply(inst, task.sense, result)
+    if cache is not None and changed:
+        _write_cache(Path(cache), stored)
+
+
+def _apply(inst: Instance, sense: str, result: dict) -> None:
+    value = result["value"]
+    if result["proved"]:
+        inst.optimum, inst.proved, inst.solution = value, True, result["solution"]
+        return
+    # No proof: keep the file's value unless the solver found a better feasible answer.
+    better = inst.optimum is None or (value > inst.optimum if sense == "max" else value < inst.optimum)
+    if better:
+        inst.optimum, inst.solution = value, result["solution"]
+    inst.proved = False
+
+
+def _cache_key(task: str, question: Any, time_limit: float) -> str:
+    blob = json.dumps([task, question, time_limit], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _valid_cached(result: Any) -> bool:
+    return (isinstance(result, dict) and is_number(result.get("value"))
+            and isinstance(result.get("proved"), bool) and isinstance(result.get("solution"), str))
+
+
+def _read_cache(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(_read_text(path, "solver cache"))
+    except (DmpoError, ValueError, RecursionError) as exc:
+        log.warning("ignoring unreadable solver cache %s (%s); it will be rewritten", path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DmpoError(f"cannot write the solver cache {path}: {exc.strerror or exc}") from None
 
 
 def _load_hf(path: Path) -> list[Instance]:
@@ -77,8 +235,17 @@ def _load_hf(path: Path) -> list[Instance]:
         ds = datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises several types for a wrong folder
         raise DmpoError(f"{path}: not a datasets folder ({exc})") from None
-    return [_checked(Instance.from_dict(json.loads(row["instance"])), f"{path}[{i}]")
-            for i, row in enumerate(ds)]
+    if "instance" not in ds.column_names:
+        raise DmpoError(f"{path}: a datasets folder without an 'instance' column; "
+                        "write one with `dmpo bench generate --format hf`")
+    out = []
+    for i, row in enumerate(ds):
+        where = f"{path}[{i}]"
+        raw = row["instance"]
+        if not isinstance(raw, str):
+            raise DmpoError(f"{where}: 'instance' must be a JSON string")
+        out.append(_checked(_instance_from(_parse_json(raw, where), where), where))
+    return out
 
 
 def save_jsonl(instances: Iterable[Instance], path: str | Path) -> Path:
@@ -115,24 +282,17 @@ def load_predictions(path: str | Path) -> dict[str, list[str]]:
     if not path.exists():
         raise DmpoError(f"no such predictions file: {path}")
     out: dict[str, list[str]] = {}
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path, "predictions file")
     if path.suffix == ".jsonl":
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DmpoError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        for where, row in _jsonl_rows(text, path):
             if not isinstance(row, dict) or "id" not in row or not ({"completion", "completions"} & set(row)):
-                raise DmpoError(f"{path}:{lineno}: each row needs 'id' and 'completion' or 'completions'")
+                raise DmpoError(f"{where}: each row needs 'id' and 'completion' or 'completions'")
+            if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
+                raise DmpoError(f"{where}: 'id' must be a string or an integer, got {row['id']!r:.80}")
             values = row.get("completions", [row.get("completion")])
             out.setdefault(str(row["id"]), []).extend(_as_texts(values))
         return out
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DmpoError(f"{path}: not valid JSON ({exc.msg})") from None
+    data = _parse_json(text, str(path))
     if not isinstance(data, dict):
         raise DmpoError(f"{path}: expected a JSON object mapping item id to completion(s)")
     for key, value in data.items():

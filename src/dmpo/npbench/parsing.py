@@ -4,26 +4,30 @@ A model's answer is the text after the **last** ``Answer:`` of its completion (t
 letter case, then optional spaces and ``*``, then ``:`` or ``：``).
 
 Forgiven: markdown around the answer (``**Answer:** **[1, 2]**``, backticks, quotes, ``$``), a
-newline or any Unicode space (no-break, em, ideographic) after the colon or inside the list,
-``\\boxed{...}``, a trailing period, quoted ids, ``a -> b -> c`` arrows, ``[...]``/``(...)``/
-``{...}``, bare tuples ``(0, 1), (2, 3)`` (also across lines after the comma), a list that
-spans several lines, prose on the same line before the list (``Answer: the best I found is
-[0, 2, 1, 0]``) and after it (``[3, 5, 6] (this is optimal)``, ``[3, 5, 6] - total 42``), and
-``Impossible`` followed by prose.
+newline or any Unicode space (no-break, em, ideographic; zero-width characters are dropped)
+after the colon or inside the list, ``\\boxed{...}``, a trailing period, quoted ids,
+``a -> b -> c`` arrows, ``[...]``/``(...)``/``{...}``, bare tuples ``(0, 1), (2, 3)`` (also
+across lines after the comma), a list that spans several lines, prose on the same line before
+the list (``Answer: the best I found is [0, 2, 1, 0]``) and after it (``[3, 5, 6] (this is
+optimal)``, ``[3, 5, 6] - total 42``, ``[3, 5, 6], which ...``), and ``Impossible`` followed by
+punctuation and prose (not ``Impossible to say``).
 
 Refused, never evaluated: floats, bools, words and expressions as ids (``[0]+[3,3]``,
-``[1]*2``, ``[0] - 3``, ``[1].5``); an operator after the list followed by a number or a
-bracket keeps the whole line, which the strict parser then rejects. Repeated or out-of-range
-ids are the validators' business.
+``[1]*2``, ``1+2``, ``[0] - 3``, ``[1].5``): an operator after the list followed by a number,
+a sign, a quote or a bracket keeps the whole line, which the strict parser then rejects (so
+``[1, 2] - 5 vertices`` is refused too: write prose after a dash as words). Repeated or
+out-of-range ids are the validators' business.
 
 Bounds: every step is one pass over the text, with no regex that can backtrack over the same
 characters twice (the marker search is one greedy match that gives characters back one at a
-time; every other quantifier is possessive or followed by a character it cannot match). Only
-the ``MAX_ANSWER_CHARS`` characters after the last marker are read: an answer that does not
-begin and end within them is refused, and so is a nesting deeper than ``MAX_DEPTH`` or an id
-longer than ``MAX_DIGITS`` digits. The cost of judging a completion is therefore linear in its
-length for the marker search and bounded by a constant for everything after it (see
-``benchmarks/parse_worst.py`` for the measured worst cases).
+time; every other quantifier is possessive or followed by a character it cannot match, and
+bracket groups are matched by one regex of bounded depth). Only the ``MAX_ANSWER_CHARS``
+characters after the last marker are read: an answer that does not begin and end within them
+is refused, and so is one with more than ``MAX_NUMBERS`` numbers or ``MAX_GROUPS`` bracketed
+groups, nesting deeper than ``MAX_DEPTH`` or an id longer than ``MAX_DIGITS`` digits. Judging a
+completion therefore costs time linear in its length for the marker search (a few ms per MB)
+and at most a constant for everything after it; ``benchmarks/parse_worst.py`` measures the
+worst cases (BENCHMARKS.md §7).
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ _STRUCTURAL_RE = re.compile(r"[0-9\s,;\[\](){}'\"+\-=>→⟶]*+")
 _OPERATOR_RE = re.compile(r"[+\-*/%^&|=<>→⟶.]++[^\S\n]*+")
 _CONTINUES = frozenset("0123456789+-\"'[({")
 _WORD_RE = re.compile(r"[^\W\d_]++")
-_AFTER_IMPOSSIBLE = frozenset(".!;:(—–-")
+_AFTER_IMPOSSIBLE = frozenset(".,!;:(—–-")
 
 # Fast path for the common case, a flat list of plain ints: "[0, 2, 1]", "(3,4)", "{1 2}".
 _FLAT_RE = re.compile(
@@ -86,10 +90,11 @@ _FLAT_RE = re.compile(
 _BRACKET_PAIRS = {"[": "]", "(": ")", "{": "}", "": ""}
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 # The general parser: first two C-speed refusals (a character that cannot be part of an
-# answer: letters, ".", "*", ...; a sign glued to a value before it: "1+2", "[0]-[1]"), then
-# one findall of tokens (spaces separate like commas).
+# answer: letters, ".", "*", ...; a sign glued to a value before it, "1+2", "[0]-[1]", or not
+# followed by a digit, and "=" or ">" outside an arrow), then one findall of tokens (spaces
+# separate like commas).
 _BAD_CHAR_RE = re.compile(r"[^0-9\s,;\[\](){}'\"+\-=>→⟶]")
-_GLUED_SIGN_RE = re.compile(r"""[0-9'")\]}](?:\+|-(?!>))""")
+_BAD_SIGN_RE = re.compile(r"""[0-9'")\]}](?:\+|-(?!>))|\+(?![0-9])|-(?![0-9>])|=(?!>)|(?<![-=])>""")
 _TOKEN_RE = re.compile(r"""[+-]?+[0-9]++|"[+-]?+[0-9]++"|'[+-]?+[0-9]++'|->|=>|\S""")
 _CLOSERS = frozenset("])}")
 _SEPARATORS = frozenset([",", ";", "->", "→", "=>", "⟶"])
@@ -100,7 +105,8 @@ _TOO_MANY_NUMBERS_RE = re.compile(r"(?:[^0-9]*+[0-9]++){" + str(MAX_NUMBERS + 1)
 
 def extract_answer(text: Any) -> str | None:
     """The answer text after the last ``Answer:``, cleaned of markdown and prose; None if there
-    is none or it does not fit in ``MAX_ANSWER_CHARS``."""
+    is none or it is past the bounds (``within_bounds``; it must also begin and end within
+    ``MAX_ANSWER_CHARS`` characters of the marker)."""
     if not isinstance(text, str):
         return None
     end = _last_marker_end(text)
@@ -155,7 +161,7 @@ def _answer_in(s: str, truncated: bool, boxed: bool = False) -> str | None:
     if word:
         rest = s[word.end() : line_end].lstrip(_TRIM)
         if word.group().lower() == "impossible" and (not rest or rest[0] in _AFTER_IMPOSSIBLE):
-            return word.group()  # "Impossible.", "Impossible (no subset has 7)", not "Impossible to say"
+            return word.group()  # "Impossible.", "Impossible (no set has 7)"; not "Impossible to say"
         # Prose before the list on the same line: the answer is the first bracketed group.
         opener = _OPEN_RE.search(s, word.end(), line_end)
         if opener:
@@ -239,7 +245,7 @@ def parse_structure(answer: Any) -> list | None:
     flat = _FLAT_RE.fullmatch(answer)
     if flat and _BRACKET_PAIRS.get(flat.group(1)) == flat.group(2):
         return [int(v) for v in _INT_RE.findall(answer)]
-    if _BAD_CHAR_RE.search(answer) or _GLUED_SIGN_RE.search(answer):
+    if _BAD_CHAR_RE.search(answer) or _BAD_SIGN_RE.search(answer):
         return None
     root: list = []
     stack: list[tuple[list, str]] = []
