@@ -40,6 +40,9 @@ def make_batch(
         ref_logps=(logps + 0.1 * torch.randn(completions, tokens, generator=gen)).to(device),
         entropies=torch.rand(completions, tokens, generator=gen).to(device) * 2,
         hellinger=torch.rand(completions, tokens, generator=gen).to(device) * 0.1,
+        # FlowRL's log Z: one value per prompt, shared by its group, trained with the policy.
+        log_z=torch.randn(completions // group_size + 1, generator=gen)[
+            torch.arange(completions) // group_size].to(device).requires_grad_(),
     )
     return batch
 
