@@ -22,6 +22,7 @@ from dmpo.errors import DmpoError
 from dmpo.npbench.base import check_time_limit
 from dmpo.npbench.io import load, load_predictions, reference_report, save_hf, save_jsonl
 from dmpo.npbench.scoring import format_table, score_completions, summarize
+from dmpo.paths import check_output_dir, check_output_file
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -101,31 +102,9 @@ def _pass_k(spec: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
-def _existing_ancestor(path: Path) -> Path:
-    for parent in path.parents:
-        if parent.exists():
-            return parent
-    return Path(".")
-
-
-def _output_file(path: Path, flag: str, inputs: tuple[Path, ...] = ()) -> None:
-    """DmpoError unless a file can be written at ``path`` (see the module docstring)."""
-    if path.is_dir():
-        raise DmpoError(f"{flag} {path} is a folder; give a file name")
-    ancestor = _existing_ancestor(path)
-    if not ancestor.is_dir():
-        raise DmpoError(f"{flag} {path}: {ancestor} is a file, not a folder")
-    if path.exists() and any(path.resolve() == p.resolve() for p in inputs if p.exists()):
-        raise DmpoError(f"{flag} {path} is one of this command's input files; refusing to overwrite it")
-
-
 def _output_folder(path: Path, flag: str, *, datasets: bool = False) -> None:
     """DmpoError unless a folder can be written at ``path`` (see the module docstring)."""
-    if path.exists() and not path.is_dir():
-        raise DmpoError(f"{flag} {path} is a file; give a folder")
-    ancestor = _existing_ancestor(path)
-    if not ancestor.is_dir():
-        raise DmpoError(f"{flag} {path}: {ancestor} is a file, not a folder")
+    check_output_dir(path, flag)
     if datasets and path.is_dir() and any(path.iterdir()) and not (path / "dataset_info.json").exists():
         raise DmpoError(f"{flag} {path} is a non-empty folder that is not a datasets folder; "
                         "refusing to write into it")
@@ -150,7 +129,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     names = _task_names(args.tasks)
     output = Path(args.output)
     if args.format == "jsonl":
-        _output_file(output, "--output")
+        check_output_file(output, "--output")
     else:
         _output_folder(output, "--output", datasets=True)
     instances = []
@@ -187,7 +166,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     pass_k = _pass_k(args.pass_k)
     data, preds = Path(args.data), Path(args.predictions)
     if args.json_out:
-        _output_file(Path(args.json_out), "--json", inputs=(data, preds))
+        check_output_file(Path(args.json_out), "--json", inputs=(data, preds))
     instances = load(data, solve=not args.no_solve, cache=args.solve_cache)
     if not instances:
         raise DmpoError(f"{data} holds no instances")
