@@ -200,3 +200,11 @@ def test_render_keeps_file_names_inside_the_folder(tmp_path):
     assert main(["bench", "render", str(data), "-o", str(tmp_path / "img")]) == 0
     assert [p.name for p in (tmp_path / "img").iterdir()] == ["_.._escape.png"]
     assert not list(tmp_path.parent.glob("escape*"))
+
+
+def test_a_malformed_flag_value_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "generate", "--count", "abc", "-o", "unused.jsonl"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err == "dmpo: error: dmpo bench generate: argument --count: invalid int value: 'abc' (see dmpo bench generate --help)\n"

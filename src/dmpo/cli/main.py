@@ -17,9 +17,16 @@ from dmpo import __version__
 from dmpo.errors import DmpoError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: ``dmpo: error: ...`` and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"dmpo: error: {self.prog}: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dmpo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="dmpo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"dmpo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from dmpo.cli import bench
