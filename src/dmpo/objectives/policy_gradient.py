@@ -198,10 +198,18 @@ def vespo_weights(
         per_token = log_ratio.clamp(-20.0, 20.0)
         log_w = masked_sum(per_token, mask).clamp(math.log(1e-8), 20.0).unsqueeze(-1)
         nonneg = (advantages >= 0).unsqueeze(-1)
-        k = torch.where(nonneg, k_pos, k_neg).to(log_w.dtype)
-        lam = torch.where(nonneg, lambda_pos, lambda_neg).to(log_w.dtype).clamp(min=1e-4)
+        k = _by_sign(nonneg, k_pos, k_neg, log_w.dtype)
+        lam = _by_sign(nonneg, lambda_pos, lambda_neg, log_w.dtype).clamp(min=1e-4)
         phi = torch.exp(lam + k * log_w - lam * torch.exp(log_w))
         return phi.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _by_sign(
+    condition: torch.Tensor, if_true: float, if_false: float, dtype: torch.dtype
+) -> torch.Tensor:
+    """``if_true`` where ``condition`` else ``if_false``, as ``dtype`` (float64 keeps 1.05 exact)."""
+    values = torch.tensor([if_false, if_true], dtype=dtype, device=condition.device)
+    return values[condition.long()]
 
 
 def _check_options(
@@ -294,7 +302,7 @@ def policy_loss(
     elif surrogate == "cispo":
         token_loss = -ratio.clamp(max=epsilon_high).detach() * adv * logps
     elif surrogate == "sapo":
-        temperature = torch.where(adv > 0, sapo_temperature_pos, sapo_temperature_neg).to(dtype)
+        temperature = _by_sign(adv > 0, sapo_temperature_pos, sapo_temperature_neg, dtype)
         token_loss = -torch.sigmoid(temperature * (ratio - 1)) * 4 / temperature * adv
     else:  # vespo
         phi = vespo_weights(
