@@ -156,3 +156,36 @@ def test_default_arguments_are_trls_for_the_generic_trainer_and_dmpo_for_dmpo_tr
     assert type(dmpo.args) is DMPOConfig and dmpo.args.objective == "dmpo"
     assert dmpo.group_objective.name == "dmpo" and dmpo.args.output_dir.endswith("-DMPO")
     assert issubclass(DMPOTrainer, GroupObjectiveTrainer)
+
+
+@pytest.mark.slow
+def test_two_processes_train_as_trl_with_the_options_that_span_processes(tiny_model_path, tmp_path):
+    # The entropy quantile and the adaptive controller's entropy are over all processes in TRL.
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).with_name("parity_multiproc_script.py")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(port), str(script), str(tiny_model_path), str(tmp_path),
+    ]  # fmt: skip
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    for rank in (0, 1):
+        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert result["num_processes"] == 2 and result["moved"] > 1e-4
+        assert result["max_difference"] <= 1e-6 + 1e-4 * result["moved"]
+        ours, theirs = result["entropy_coef"]
+        assert ours == pytest.approx(theirs) == 0.25
+        assert result["last_world_entropy"][0] == pytest.approx(result["last_world_entropy"][1], rel=1e-5)
