@@ -177,6 +177,8 @@ def test_an_explicit_objective_shows_its_trl_loss_type(objective, loss_type):
         ({"objective": "disco", "entropy_coef": 0.1}, "has no 'entropy_coef'"),
         ({"objective": "disco", "use_adaptive_entropy": True}, "use_adaptive_entropy=True has no effect"),
         ({"top_entropy_quantile": 1.5}, r"top_entropy_quantile must be in \[0, 1\]"),
+        ({"delta": "abc"}, "delta must be a finite number or None, got 'abc'"),
+        ({"off_policy_mask_threshold": float("nan")}, "off_policy_mask_threshold must be a finite"),
         ({"objective_kwargs": {"entropy_threshold": 1.0}}, "the trainer sets it"),
         ({"objective_kwargs": {"delta": 1.0}}, "config field 'delta'"),
     ],

@@ -312,6 +312,12 @@ class GroupObjectiveConfig(GRPOConfig):
                 f"importance_sampling_level must be one of {list(IMPORTANCE_SAMPLING_LEVELS)}, "
                 f"got {self.importance_sampling_level!r}"
             )
+        for name in ("delta", "off_policy_mask_threshold"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise DmpoError(f"{name} must be a finite number or None, got {value!r}")
         if not 0.0 <= self.top_entropy_quantile <= 1.0:
             raise DmpoError(f"top_entropy_quantile must be in [0, 1], got {self.top_entropy_quantile}")
 
