@@ -11,6 +11,7 @@ loss is a sum or mean over rows, so the order must not matter).
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -161,7 +162,6 @@ def test_default_arguments_are_trls_for_the_generic_trainer_and_dmpo_for_dmpo_tr
 @pytest.mark.slow
 def test_two_processes_train_as_trl_with_the_options_that_span_processes(tiny_model_path, tmp_path):
     # The entropy quantile and the adaptive controller's entropy are over all processes in TRL.
-    import json
     import os
     import socket
     import subprocess
@@ -189,3 +189,21 @@ def test_two_processes_train_as_trl_with_the_options_that_span_processes(tiny_mo
         ours, theirs = result["entropy_coef"]
         assert ours == pytest.approx(theirs) == 0.25
         assert result["last_world_entropy"][0] == pytest.approx(result["last_world_entropy"][1], rel=1e-5)
+
+
+def test_adaptive_entropy_state_is_checkpointed_and_restored(tiny_model_path, knapsack_dataset, tmp_path):
+    # TRL's own checkpoint file; without it a resumed run would restart the controller at 0.05.
+    kwargs = {**COMMON, "num_iterations": 1, "save_strategy": "steps", "save_steps": 1,
+              **CASES["adaptive_entropy"]}  # fmt: skip
+    full, _, uninterrupted = run(tiny_model_path, knapsack_dataset, GroupObjectiveTrainer,
+                                 GroupObjectiveConfig(output_dir=str(tmp_path / "full"), **kwargs))  # fmt: skip
+    checkpoint = tmp_path / "full" / "checkpoint-1"
+    assert json.loads((checkpoint / "entropy_ctrl_state.json").read_text())["entropy_coef"] == pytest.approx(0.15)
+    args = GroupObjectiveConfig(output_dir=str(tmp_path / "resumed"), **kwargs)
+    resumed = GroupObjectiveTrainer(str(tiny_model_path), reward_funcs=digit_reward, args=args,
+                                    train_dataset=knapsack_dataset)  # fmt: skip
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.entropy_coef == full.entropy_coef == pytest.approx(0.25)
+    final = parameters(resumed.model)
+    for name in final:
+        torch.testing.assert_close(final[name], uninterrupted[name], rtol=0, atol=0)

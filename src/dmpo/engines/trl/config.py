@@ -110,10 +110,6 @@ UNSUPPORTED: dict[str, str] = {
     "token), which TRL's trainer does not compute",
 }
 
-# TRL loss options with no counterpart in the objectives: field -> what to do instead. (None
-# left: every loss option of TRL 1.16 is an option of the objectives' shared surrogate.)
-_UNSUPPORTED_TRL_FIELDS: dict[str, str] = {}
-
 _TRL_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(GRPOConfig)}
 
 
@@ -301,12 +297,8 @@ class GroupObjectiveConfig(GRPOConfig):
             )
 
     def _check_trl_options(self) -> None:
-        for name, advice in _UNSUPPORTED_TRL_FIELDS.items():
-            if getattr(self, name) != _TRL_DEFAULTS[name]:
-                raise DmpoError(
-                    f"{name}={getattr(self, name)!r} acts on TRL's own loss, which the group objectives "
-                    f"replace; {advice}"
-                )
+        # Every loss option of TRL 1.16 is an option of the objectives' shared surrogate; here only
+        # their values are checked (whether the objective uses them: _sync_shared_fields).
         if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
             raise DmpoError(
                 f"importance_sampling_level must be one of {list(IMPORTANCE_SAMPLING_LEVELS)}, "
