@@ -47,7 +47,8 @@ class GroupBatch:
     ref_logps:  [N, T] log-probs under the frozen reference; needed only for a KL term.
     advantages: [N] precomputed advantages (e.g. normalised over a whole generation batch by
                 the engine); None = computed from rewards within each group.
-    entropies:  [N, T] policy entropy per token (DGPO).
+    entropies:  [N, T] policy entropy per token (DGPO; the GRPO family's entropy mask and, with
+                gradient, its entropy bonus).
     hellinger:  [N, T] squared Hellinger distance policy↔reference per token (DGPO).
     truncated:  [N] bool, completion hit the length limit (DAPO overlong masking).
     num_items_in_batch: tokens in the whole optimisation batch across accumulation steps and
