@@ -1,6 +1,7 @@
 """The maths: DMPO and related objectives as pure PyTorch functions. Imports no engine.
 
-One file per family: ``policy_gradient`` (GRPO, BNPO, DAPO, Dr. GRPO, GSPO), ``dm_term`` (the
+One file per family: ``policy_gradient`` (GRPO, BNPO, DAPO, Dr. GRPO, GSPO, LUSPO, CISPO, SAPO,
+VESPO: TRL's loss types, and their shared options), ``dm_term`` (the
 distribution-matching term), ``dmpo`` (L_base + λ·L_DM and its presets), ``gpg``,
 ``covariance`` (Clip-Cov, KL-Cov), ``flowrl``, ``passk`` (Pass@k training), ``disco``,
 ``brain``, ``dgpo``, ``preference`` (DPO and relatives on pairs), ``pair_building`` (pairs from scored

@@ -47,13 +47,16 @@ class GroupBatch:
     ref_logps:  [N, T] log-probs under the frozen reference; needed only for a KL term.
     advantages: [N] precomputed advantages (e.g. normalised over a whole generation batch by
                 the engine); None = computed from rewards within each group.
-    entropies:  [N, T] policy entropy per token (DGPO).
+    entropies:  [N, T] policy entropy per token (DGPO; the GRPO family's entropy mask and, with
+                gradient, its entropy bonus).
     hellinger:  [N, T] squared Hellinger distance policy↔reference per token (DGPO).
     truncated:  [N] bool, completion hit the length limit (DAPO overlong masking).
     num_items_in_batch: tokens in the whole optimisation batch across accumulation steps and
                 processes (DAPO normalisation); None = tokens in this batch.
     log_z:      [N] learned log-partition estimate log Z_φ(x) of each completion's prompt, with
                 gradient (FlowRL); the same value for every completion of a prompt.
+    sampling_logps: [N, T] log-probs the sampler itself reported (e.g. vLLM), for the
+                off-policy sequence mask; None = old_logps. NaN marks a token it could not score.
     """
 
     logps: torch.Tensor
@@ -68,13 +71,14 @@ class GroupBatch:
     truncated: torch.Tensor | None = None
     num_items_in_batch: float | None = None
     log_z: torch.Tensor | None = None
+    sampling_logps: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.logps.dim() != 2:
             raise DmpoError(f"logps must be [N, T], got shape {tuple(self.logps.shape)}")
         n = self.logps.shape[0]
         _check_tokens("mask", self.mask, self.logps.shape)
-        for name in ("old_logps", "ref_logps", "entropies", "hellinger"):
+        for name in ("old_logps", "ref_logps", "entropies", "hellinger", "sampling_logps"):
             _check_tokens(name, getattr(self, name), self.logps.shape)
         for name in ("rewards", "group_ids", "advantages", "truncated", "log_z"):
             value = getattr(self, name)

@@ -86,7 +86,8 @@ def dmpo(
 ) -> ObjectiveOutput:
     """L = L_base + λ·L_DM.
 
-    base: grpo, bnpo, dapo, dr_grpo, gspo, or none (pure DM). ``base_params`` go to the base
+    base: any of ``policy_gradient.BASES`` (grpo, bnpo, dapo, dr_grpo, gspo, luspo, cispo, sapo,
+        vespo), or none (pure DM). ``base_params`` go to the base
         (epsilon_low, epsilon_high, beta_kl, ...; None or absent = the base's own default, e.g.
         ε_high = 0.28 for dapo); a parameter the base lacks is an error.
     L_DM: α, target_from, divergence, length_normalize, skip_zero_signal_groups, normalize as

@@ -1,31 +1,58 @@
-"""``GroupObjectiveConfig`` (shown to users as ``DMPOConfig``): TRL's ``GRPOConfig`` plus the
-group objective to train with and its parameters. Every ``GRPOConfig`` field keeps its meaning.
+"""``GroupObjectiveConfig`` and ``DMPOConfig``: TRL's ``GRPOConfig`` plus the group objective to
+train with and its parameters. Every ``GRPOConfig`` field keeps its meaning.
+
+Which objective (``objective`` and TRL's ``loss_type``):
+
+- ``objective=None`` (``GroupObjectiveConfig``'s default): TRL's behaviour. The objective is the
+  one named by ``loss_type`` (TRL's default ``"dapo"``; any TRL 1.16 loss type: grpo, bnpo, dapo,
+  dr_grpo, cispo, sapo, luspo, vespo) and every shared field keeps TRL's value, defaults
+  included (``epsilon_high=None`` means ``epsilon``, ``use_bias_correction_kl=True``,
+  ``scale_rewards="group"``, ``importance_sampling_level="token"``): the same loss, to float
+  round-off, as ``GRPOTrainer`` with that ``GRPOConfig``. ``objective`` stays None;
+  :attr:`~GroupObjectiveConfig.objective_name` is the objective trained.
+- ``objective="..."`` (``DMPOConfig``'s default is ``"dmpo"``): that objective, with its own
+  defaults (below). ``loss_type`` then need not be set; when it is, it must agree: for an
+  objective with a base surrogate (the DMPO family) it selects the base (``DMPOConfig(loss_type=
+  "dr_grpo")`` is DMPO on Dr. GRPO; a different ``objective_kwargs["base"]`` is an error); for a
+  GRPO-family objective it must be that objective's TRL loss type (``gspo`` is TRL's ``grpo`` at
+  sequence level); an objective with its own loss (disco, brain, gpg, ...) takes no
+  ``loss_type``. A contradiction is a ``DmpoError``, never ignored. After validation
+  ``loss_type`` shows the TRL loss type trained (None for an objective TRL does not have).
 
 Parameters reach the objective from three places, each parameter from exactly one:
 
-1. ``GRPOConfig`` fields that mean the same thing as an objective parameter:
+1. ``GRPOConfig`` fields that mean the same thing as an objective parameter (``SHARED_FIELDS``):
    ``epsilon`` → ``epsilon_low``, ``epsilon_high``, ``beta`` → ``beta_kl``, ``scale_rewards``,
    ``max_completion_length``, ``mask_truncated_completions`` → ``mask_truncated``,
-   ``use_bias_correction_kl`` → ``kl_bias_correction``. TRL uses some of
-   them itself (``scale_rewards`` for the advantages, ``beta`` to load a reference model), so the
-   config is the single source of truth. A field left at TRL's default takes the objective's own
-   default when that differs (``dapo``: ``epsilon_high=0.28``; ``gspo``: ``epsilon=3e-4``,
-   ``epsilon_high=4e-4``; ``dr_grpo``: ``scale_rewards="none"``; the plain k3 KL estimator,
-   ``use_bias_correction_kl=False``) and the config shows the value used.
+   ``use_bias_correction_kl`` → ``kl_bias_correction``, and under their own names TRL's loss
+   options ``importance_sampling_level``, ``delta``, ``top_entropy_quantile``, ``entropy_coef``,
+   ``off_policy_mask_threshold`` and the loss parameters ``sapo_temperature_pos/neg``,
+   ``vespo_k_pos``, ``vespo_lambda_pos``, ``vespo_k_neg``, ``vespo_lambda_neg``. TRL uses some
+   of them itself (``scale_rewards`` for the advantages, ``beta`` to load a reference model), so
+   the config is the single source of truth. With an explicit ``objective``, a field left at
+   TRL's default takes the objective's own default when that differs (``dapo``:
+   ``epsilon_high=0.28``; ``gspo``: ``epsilon=3e-4``, ``epsilon_high=4e-4``,
+   ``importance_sampling_level="sequence"``; ``luspo`` likewise; ``cispo``: ``epsilon_high=5.0``;
+   ``dr_grpo``: ``scale_rewards="none"``; the plain k3 KL estimator,
+   ``use_bias_correction_kl=False``) and the config shows the value used. A loss option set
+   for an objective that does not use it (``delta`` with sapo, ``entropy_coef`` with disco) is
+   an error.
 2. ``objective_kwargs``: every other parameter of the objective, under the objective's own name
    (``{"lam": 2.0, "alpha": 1/15, "divergence": "ce"}`` for DMPO, ``{"adv_eps": 1e-6}``): the
    same name from ``dmpo train --objective-param lam=2`` to the loss function's argument.
-
-``loss_type`` is not used: the objective decides the loss. TRL options that act inside TRL's own
-loss and have no counterpart in the objectives (entropy masks and bonuses, two-sided ``delta``
-clipping, sequence-level importance sampling, off-policy masks) are rejected when set.
+3. The trainer: ``dm_form``/``coefficients`` (see ``group_split``), ``entropy_threshold`` (the
+   entropy quantile over all processes, as TRL computes it) and, with ``use_adaptive_entropy``,
+   the step's ``entropy_coef`` from TRL's adaptive controller (``entropy_coef_min``,
+   ``entropy_coef_max``, ``entropy_coef_delta``, ``entropy_target``), whose state is kept and
+   checkpointed as TRL keeps it.
 
 On a CPU pass ``use_cpu=True, bf16=False, gradient_checkpointing=False`` (TRL defaults
 ``bf16=True`` and ``gradient_checkpointing=True``), or build with :meth:`for_cpu`. Nothing else
 about TRL's defaults changes (its learning rate is 1e-6). ``use_vllm`` and the other vLLM options
 pass through to TRL unchanged; TRL's correction for the vLLM-vs-trainer sampling mismatch
 (``vllm_importance_sampling_correction``) scales TRL's own per-token loss and is not applied to
-the group objectives, which see the trainer's log-probs at sampling time as ``old_logps``.
+the group objectives, which see the trainer's log-probs at sampling time as ``old_logps`` (the
+off-policy mask does use vLLM's own log-probs, as TRL's).
 """
 
 from __future__ import annotations
@@ -38,6 +65,7 @@ from trl import GRPOConfig
 
 from dmpo import objectives
 from dmpo.errors import DmpoError
+from dmpo.objectives.policy_gradient import BASES, IMPORTANCE_SAMPLING_LEVELS, TRL_LOSS_TYPES
 
 GROUP_SPLITS = ("whole", "coefficient")
 
@@ -50,12 +78,31 @@ SHARED_FIELDS: dict[str, str] = {
     "max_completion_length": "max_completion_length",
     "mask_truncated_completions": "mask_truncated",
     "use_bias_correction_kl": "kl_bias_correction",
+    "importance_sampling_level": "importance_sampling_level",
+    "delta": "delta",
+    "top_entropy_quantile": "top_entropy_quantile",
+    "entropy_coef": "entropy_coef",
+    "off_policy_mask_threshold": "off_policy_mask_threshold",
+    "sapo_temperature_pos": "sapo_temperature_pos",
+    "sapo_temperature_neg": "sapo_temperature_neg",
+    "vespo_k_pos": "vespo_k_pos",
+    "vespo_lambda_pos": "vespo_lambda_pos",
+    "vespo_k_neg": "vespo_k_neg",
+    "vespo_lambda_neg": "vespo_lambda_neg",
 }
 # Shared fields whose setting makes no sense for an objective without the parameter.
-_LOSS_ONLY_FIELDS = ("epsilon", "epsilon_high", "beta")
+_LOSS_ONLY_FIELDS = tuple(
+    name
+    for name in SHARED_FIELDS
+    if name not in ("scale_rewards", "max_completion_length", "mask_truncated_completions",
+                    "use_bias_correction_kl")
+)  # fmt: skip
 
 # Parameters the trainer fills in itself.
-TRAINER_PARAMS = ("dm_form", "coefficients")
+TRAINER_PARAMS = ("dm_form", "coefficients", "entropy_threshold")
+
+# TRL 1.16's loss types, each an objective of the same name here.
+LOSS_TYPES = tuple(dict.fromkeys(TRL_LOSS_TYPES.values()))
 
 # Objectives that need inputs TRL's trainer does not compute.
 UNSUPPORTED: dict[str, str] = {
@@ -63,35 +110,39 @@ UNSUPPORTED: dict[str, str] = {
     "token), which TRL's trainer does not compute",
 }
 
-# TRL loss options with no counterpart in the objectives: field -> what to do instead.
-_UNSUPPORTED_TRL_FIELDS: dict[str, str] = {
-    "top_entropy_quantile": "leave it at 1.0",
-    "entropy_coef": "leave it at 0.0",
-    "use_adaptive_entropy": "leave it False",
-    "delta": "leave it None",
-    "importance_sampling_level": "use objective='gspo' for sequence-level ratios",
-    "off_policy_mask_threshold": "leave it None",
-}
-
 _TRL_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(GRPOConfig)}
 
 
 @dataclass
 class GroupObjectiveConfig(GRPOConfig):
-    r"""TRL's ``GRPOConfig`` with a group objective from ``dmpo.objectives`` in place of ``loss_type``.
+    r"""TRL's ``GRPOConfig`` with a group objective from ``dmpo.objectives``.
 
-    See the module docstring for how fields map onto objective parameters. Built configs are
-    validated: an unknown objective or parameter, a per-device batch that is not a multiple of
-    ``num_generations``, or a TRL loss option the objectives ignore raises ``DmpoError``.
+    Without ``objective`` it is TRL's ``GRPOConfig``: the objective named by ``loss_type``
+    (default ``"dapo"``), every field as TRL reads it. With ``objective``, that objective and its
+    own defaults; ``loss_type``, if set, must agree (for DMPO it picks the base surrogate). See
+    the module docstring for how fields map onto objective parameters. Built configs are
+    validated: an unknown objective or parameter, a contradiction between ``objective`` and
+    ``loss_type``, a per-device batch that is not a multiple of ``num_generations``, or a loss
+    option the objective does not use raises ``DmpoError``.
     """
 
     _VALID_DICT_FIELDS: ClassVar[list[str]] = [*GRPOConfig._VALID_DICT_FIELDS, "objective_kwargs"]
 
-    objective: str = field(
-        default="dmpo",
+    objective: str | None = field(
+        default=None,
         metadata={
             "help": "Group objective from the dmpo registry: dmpo, dmpo-recipe, dmpo-ce, dmpo-pure, "
-            "dmpo-coef, grpo, bnpo, dapo, dr_grpo, gspo, disco, brain. Replaces `loss_type`."
+            "dmpo-coef, grpo, bnpo, dapo, dr_grpo, gspo, luspo, cispo, sapo, vespo, disco, brain, "
+            "gpg, clip_cov, kl_cov, passk, flowrl. None: the objective named by `loss_type`, with "
+            "TRL's defaults (TRL's own behaviour)."
+        },
+    )
+    loss_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "TRL's loss type: grpo, bnpo, dapo, dr_grpo, cispo, sapo, luspo or vespo. Without "
+            "`objective` it names the objective (None: TRL's default, 'dapo'); with a DMPO objective "
+            "it names the base surrogate; otherwise it must match the objective."
         },
     )
     objective_kwargs: dict[str, Any] | str | None = field(
@@ -131,8 +182,9 @@ class GroupObjectiveConfig(GRPOConfig):
         if self.group_split == "whole":
             self._check_whole_groups()  # before TRL's own, less specific, divisibility check
         super().__post_init__()
-        spec = _group_objective(self.objective)
         self.objective_kwargs = dict(self.objective_kwargs or {})
+        self._resolve_objective()
+        spec = _group_objective(self.objective_name)
         self._check_objective_kwargs(spec)
         self._check_trl_options()
         if self.max_nonfinite_steps < 1:
@@ -143,12 +195,25 @@ class GroupObjectiveConfig(GRPOConfig):
             raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
         self._check_coefficient_form(spec)
         self._sync_shared_fields(spec)
+        self._check_entropy_options(spec)
         k = self.objective_params().get("k")
-        if self.objective == "passk" and k is not None and k > self.num_generations:
+        if self.objective_name == "passk" and k is not None and k > self.num_generations:
             raise DmpoError(f"passk: k ({k}) must not exceed the group size num_generations "
                             f"({self.num_generations})")
         if self.group_split == "coefficient" or spec.params.get("dm_form") == "coefficient":
             self._check_on_policy()
+
+    @property
+    def objective_name(self) -> str:
+        """The objective trained: ``objective``, or without it the one named by ``loss_type``."""
+        if self.objective is not None:
+            return self.objective
+        return self.loss_type or _TRL_DEFAULTS["loss_type"]
+
+    @property
+    def follows_trl_defaults(self) -> bool:
+        """True without ``objective``: shared fields keep TRL's values, defaults included."""
+        return self.objective is None
 
     @classmethod
     def for_cpu(cls, **kwargs: Any) -> GroupObjectiveConfig:
@@ -162,10 +227,10 @@ class GroupObjectiveConfig(GRPOConfig):
         return cls(**{**defaults, **kwargs})
 
     def objective_params(self) -> dict[str, Any]:
-        """The keyword parameters the trainer passes to ``objectives.get(self.objective)``: the
-        objective's defaults (None ones left out: they mean "the default"), the shared GRPOConfig
-        fields it uses, and ``objective_kwargs``."""
-        spec = objectives.get(self.objective)
+        """The keyword parameters the trainer passes to ``objectives.get(self.objective_name)``:
+        the objective's defaults (None ones left out: they mean "the default"), the shared
+        GRPOConfig fields it uses, and ``objective_kwargs``."""
+        spec = objectives.get(self.objective_name)
         accepted = _accepted_shared_params(spec.params | self.objective_kwargs)
         params = {k: v for k, v in spec.params.items() if v is not None and k not in TRAINER_PARAMS}
         for name, param in SHARED_FIELDS.items():
@@ -175,6 +240,39 @@ class GroupObjectiveConfig(GRPOConfig):
         return params
 
     # ---- validation -----------------------------------------------------------------------
+    def _resolve_objective(self) -> None:
+        """Reconcile ``objective`` and ``loss_type`` (module docstring); ``loss_type`` ends as the
+        TRL loss type trained, or None for an objective TRL does not have."""
+        given = self.loss_type
+        if given is not None and given not in LOSS_TYPES:
+            raise DmpoError(f"loss_type must be one of TRL's {list(LOSS_TYPES)}, got {given!r}")
+        if self.objective is None:
+            self.loss_type = self.objective_name
+            return
+        spec = _group_objective(self.objective)
+        params = spec.params | self.objective_kwargs
+        implied = _trl_loss_type(spec, params)
+        if given is None or given == implied:
+            self.loss_type = implied
+            return
+        has_base = "base" in spec.params
+        if has_base and params["base"] != "none" and "base" not in self.objective_kwargs:
+            self.objective_kwargs["base"] = given  # DMPOConfig(loss_type=X): DMPO on X
+            self.loss_type = given
+            return
+        if has_base and params["base"] != "none":
+            hint = (f"objective_kwargs base={params['base']!r} trains TRL's {implied!r}; drop one "
+                    "of them")
+        elif has_base:
+            hint = f"objective {self.objective!r} has no base surrogate; leave loss_type unset"
+        elif implied is None:
+            hint = (f"objective {self.objective!r} has its own loss, not one of TRL's; leave "
+                    "loss_type unset")
+        else:
+            hint = (f"objective {self.objective!r} is TRL's {implied!r}; set objective={given!r} "
+                    f"(or objective=None for TRL's own defaults), or leave loss_type unset")
+        raise DmpoError(f"loss_type={given!r} contradicts objective={self.objective!r}: {hint}")
+
     def _check_objective_kwargs(self, spec: objectives.ObjectiveSpec) -> None:
         by_param = {param: name for name, param in SHARED_FIELDS.items()}
         for key, value in self.objective_kwargs.items():
@@ -199,12 +297,30 @@ class GroupObjectiveConfig(GRPOConfig):
             )
 
     def _check_trl_options(self) -> None:
-        for name, advice in _UNSUPPORTED_TRL_FIELDS.items():
-            if getattr(self, name) != _TRL_DEFAULTS[name]:
-                raise DmpoError(
-                    f"{name}={getattr(self, name)!r} acts on TRL's own loss, which the group objectives "
-                    f"replace; {advice}"
-                )
+        # Every loss option of TRL 1.16 is an option of the objectives' shared surrogate; here only
+        # their values are checked (whether the objective uses them: _sync_shared_fields).
+        if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+            raise DmpoError(
+                f"importance_sampling_level must be one of {list(IMPORTANCE_SAMPLING_LEVELS)}, "
+                f"got {self.importance_sampling_level!r}"
+            )
+        for name in ("delta", "off_policy_mask_threshold"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise DmpoError(f"{name} must be a finite number or None, got {value!r}")
+        if not 0.0 <= self.top_entropy_quantile <= 1.0:
+            raise DmpoError(f"top_entropy_quantile must be in [0, 1], got {self.top_entropy_quantile}")
+
+    def _check_entropy_options(self, spec: objectives.ObjectiveSpec) -> None:
+        if self.use_adaptive_entropy and "entropy_coef" not in _accepted_shared_params(
+            spec.params | self.objective_kwargs
+        ):
+            raise DmpoError(
+                f"use_adaptive_entropy=True has no effect: objective {spec.name!r} has no entropy "
+                "bonus ('entropy_coef'); leave it False"
+            )
 
     def _check_coefficient_form(self, spec: objectives.ObjectiveSpec) -> None:
         if self.group_split == "coefficient" and "dm_form" not in spec.params:
@@ -222,6 +338,9 @@ class GroupObjectiveConfig(GRPOConfig):
     def _sync_shared_fields(self, spec: objectives.ObjectiveSpec) -> None:
         params = spec.params | self.objective_kwargs
         accepted = _accepted_shared_params(params)
+        if self.epsilon_high is None and "epsilon_high" in accepted:
+            # TRL's epsilon_high=None means "same as epsilon": epsilon reaches epsilon_high.
+            accepted = accepted | {"epsilon_low"}
         untouched = {name for name in SHARED_FIELDS if getattr(self, name) == _TRL_DEFAULTS[name]}
         if "epsilon" not in untouched:
             # TRL's epsilon_high=None means "same as epsilon": a user's epsilon sets both.
@@ -234,6 +353,8 @@ class GroupObjectiveConfig(GRPOConfig):
                         f"(with these parameters) has no {param!r}; leave {name} at its default"
                     )
                 continue
+            if self.follows_trl_defaults:
+                continue  # TRL's behaviour: every field keeps TRL's value
             default = _effective_default(params, param)
             if name in untouched and default is not None:
                 setattr(self, name, default)
@@ -276,6 +397,16 @@ def _group_objective(name: str) -> objectives.ObjectiveSpec:
     return spec
 
 
+def _trl_loss_type(spec: objectives.ObjectiveSpec, params: dict[str, Any]) -> str | None:
+    """TRL's loss_type of what ``spec`` trains with ``params``: a base surrogate's own, a DMPO
+    objective's base's, or None (an objective with its own loss, or DMPO without a base)."""
+    for name, fn in BASES.items():
+        if spec.fn is fn:
+            return TRL_LOSS_TYPES[name]
+    base = params.get("base")
+    return TRL_LOSS_TYPES.get(base) if isinstance(base, str) else None
+
+
 def _base_params(params: dict[str, Any]) -> dict[str, Any] | None:
     """The parameters of the base objective an objective delegates to (DMPO's ``base``), if any."""
     base = params.get("base")
@@ -304,4 +435,16 @@ def _effective_default(params: dict[str, Any], param: str) -> Any:
     return value
 
 
-DMPOConfig = GroupObjectiveConfig
+@dataclass
+class DMPOConfig(GroupObjectiveConfig):
+    r"""``GroupObjectiveConfig`` whose objective defaults to DMPO (the paper's defaults, base
+    grpo). ``loss_type`` picks DMPO's base surrogate (``DMPOConfig(loss_type="dapo")``); any
+    other ``objective`` may be set, as in ``GroupObjectiveConfig``."""
+
+    objective: str | None = field(
+        default="dmpo",
+        metadata={
+            "help": "Group objective from the dmpo registry (default dmpo); see GroupObjectiveConfig. "
+            "None: the objective named by `loss_type`, with TRL's defaults."
+        },
+    )

@@ -1,14 +1,23 @@
-"""``GroupObjectiveTrainer`` (shown to users as ``DMPOTrainer``): TRL's ``GRPOTrainer`` trained with
-any group objective of ``dmpo.objectives``, the way TRL's own ``GMPOTrainer`` swaps the loss.
+"""``GroupObjectiveTrainer`` and ``DMPOTrainer``: TRL's ``GRPOTrainer`` trained with any group
+objective of ``dmpo.objectives``, the way TRL's own ``GMPOTrainer`` swaps the loss.
+
+Defaults: without ``args``, ``GroupObjectiveTrainer`` builds a ``GroupObjectiveConfig`` (TRL's
+behaviour: the objective named by TRL's default ``loss_type``, ``"dapo"``, with TRL's field
+values; output directory ``<model>-GRPO``, as ``GRPOTrainer``) and ``DMPOTrainer`` a
+``DMPOConfig`` (DMPO; ``<model>-DMPO``). Either trains whatever objective its ``args`` name.
 
 What TRL does and we keep: sampling (transformers ``generate`` or vLLM), reward functions,
 advantages, reference model, PEFT, accelerate/DeepSpeed/FSDP, checkpoints, logging.
 What changes:
 
-- ``_compute_loss`` builds a :class:`~dmpo.objectives.GroupBatch` (per-token log-probs from TRL's
-  own forward pass, old and reference log-probs when TRL has them, the completion mask, *raw*
-  rewards, group ids, TRL's advantages, the token count of the optimisation batch) and calls the
-  objective named in the config.
+- ``_compute_loss`` builds a :class:`~dmpo.objectives.GroupBatch` (per-token log-probs and
+  entropies from TRL's own forward pass, old and reference log-probs when TRL has them, vLLM's
+  own log-probs when it reports them, the completion mask, *raw* rewards, group ids, TRL's
+  advantages, the token count of the optimisation batch) and calls the objective named in the
+  config. TRL's loss options are the objective's (``top_entropy_quantile``, ``entropy_coef``,
+  ``delta``, ...); the trainer adds what needs more than one micro-batch: the entropy quantile
+  over all processes (``entropy_threshold``) and TRL's adaptive entropy coefficient
+  (``use_adaptive_entropy``), whose state it keeps, updates and checkpoints as TRL does.
 - Raw rewards and group ids are attached to each generation batch
   (``_calculate_rewards`` keeps the gathered rewards, ``_generate_and_score_completions`` slices
   this process's rows, which are still in group order there).
@@ -54,13 +63,14 @@ from trl.trainer.utils import (
 )
 
 from dmpo import objectives
-from dmpo.engines.trl.config import GroupObjectiveConfig
+from dmpo.engines.trl.config import DMPOConfig, GroupObjectiveConfig
 from dmpo.engines.trl.log_partition import HEAD_NAME, LastPromptHiddenState, LogPartitionHead
 from dmpo.engines.trl.rewards import FAILURE_REWARD, safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.loading import resolve_model_source
 from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
 from dmpo.objectives.dm_term import DM_DIAGNOSTICS, dm_term, dm_term_params
+from dmpo.objectives.policy_gradient import high_entropy_mask
 
 # Forward-pass inputs TRL passes for multimodal models; forwarded untouched.
 _MULTIMODAL_KEYS = (
@@ -96,10 +106,11 @@ def shuffle_whole_groups(batch: dict[str, Any], group_ids: torch.Tensor) -> dict
 
 
 class GroupObjectiveTrainer(GRPOTrainer):
-    """Train with a group objective from ``dmpo.objectives`` (default DMPO) on TRL's GRPO machinery.
+    """Train with a group objective from ``dmpo.objectives`` on TRL's GRPO machinery.
 
     Same arguments as ``trl.GRPOTrainer``; ``args`` must be a :class:`GroupObjectiveConfig`
-    (``DMPOConfig``). Example::
+    (``DMPOConfig`` is one). Without ``args``: ``GroupObjectiveConfig()``, TRL's own default
+    loss (``loss_type="dapo"`` with TRL's values). Example::
 
         from dmpo.engines.trl import DMPOConfig, DMPOTrainer, build_npbench_dataset, npbench_reward
         args = DMPOConfig.for_cpu(output_dir="runs/dmpo", num_generations=8,
@@ -110,7 +121,9 @@ class GroupObjectiveTrainer(GRPOTrainer):
     """
 
     _tag_names: ClassVar[list[str]] = ["trl", "dmpo"]
-    _name = "DMPO"
+    _name = "GRPO"
+    # The config built when no ``args`` are given.
+    _default_config: ClassVar[type[GroupObjectiveConfig]] = GroupObjectiveConfig
 
     def __init__(
         self,
@@ -123,7 +136,7 @@ class GroupObjectiveTrainer(GRPOTrainer):
     ) -> None:
         if args is None:
             name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-            args = GroupObjectiveConfig(output_dir=f"{os.path.basename(name.rstrip('/'))}-DMPO")
+            args = self._default_config(output_dir=f"{os.path.basename(name.rstrip('/'))}-{self._name}")
         if not isinstance(args, GroupObjectiveConfig):
             raise DmpoError(
                 f"args must be a GroupObjectiveConfig (DMPOConfig), got {type(args).__name__}; "
@@ -142,7 +155,7 @@ class GroupObjectiveTrainer(GRPOTrainer):
             eval_dataset=eval_dataset,
             **kwargs,
         )
-        self.group_objective = objectives.get(args.objective)
+        self.group_objective = objectives.get(args.objective_name)
         self.group_objective_params = args.objective_params()
         # Objectives with random token selection (clip_cov) draw anew each step, reproducibly:
         # seed = args.seed·1,000,003 + global step, unless the user fixed one.
@@ -171,7 +184,7 @@ class GroupObjectiveTrainer(GRPOTrainer):
         from peft import PeftModel
 
         if isinstance(self.model, PeftModel):
-            raise DmpoError(f"objective {self.args.objective!r} with a PEFT adapter is not supported: "
+            raise DmpoError(f"objective {self.args.objective_name!r} with a PEFT adapter is not supported: "
                             "the log-partition head would not be saved with the adapter")
         hidden = self.model.config.get_text_config().hidden_size
         head = LogPartitionHead(hidden).to(device=self.model.device, dtype=self.model.dtype)
@@ -188,7 +201,7 @@ class GroupObjectiveTrainer(GRPOTrainer):
         from transformers.modeling_utils import PreTrainedModel
 
         if not isinstance(self.model, PreTrainedModel):
-            raise DmpoError(f"objective {self.args.objective!r} needs a reference model; with PEFT set "
+            raise DmpoError(f"objective {self.args.objective_name!r} needs a reference model; with PEFT set "
                             "objective_kwargs use_ref=False or a non-zero beta")
         reference = copy.deepcopy(self.model)
         if hasattr(reference, HEAD_NAME):
@@ -347,13 +360,25 @@ class GroupObjectiveTrainer(GRPOTrainer):
             truncated=inputs["truncated"],
             num_items_in_batch=num_items,
             log_z=log_z,
+            sampling_logps=inputs.get("sampling_per_token_logps"),
         )
         params = self.group_objective_params
         if self._step_seed:
             params = {**params, "seed": self.args.seed * 1_000_003 + self.state.global_step}
         if self._coefficient_form:
             params = {**params, "dm_form": "coefficient", "coefficients": inputs["dm_coefficients"]}
+        threshold = None
+        if params.get("top_entropy_quantile", 1.0) < 1.0:
+            threshold = self._entropy_threshold(entropies, mask, params["top_entropy_quantile"])
+            params = {**params, "entropy_threshold": threshold}
+        if self.use_adaptive_entropy:
+            # As TRL: the coefficient from the end of the last optimiser step, applied only while
+            # the entropy then measured is at or below the target.
+            on = self._last_world_entropy <= self.args.entropy_target
+            params = {**params, "entropy_coef": self.entropy_coef if on else 0.0}
         out = self.group_objective(batch, **params)
+        if self._entropy_bonus_enabled:
+            self._track_entropy(mode, entropies, mask, threshold)
 
         # As TRL: each micro-batch's loss is divided by the accumulation steps (HF's own scaling is off).
         normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0
@@ -363,6 +388,49 @@ class GroupObjectiveTrainer(GRPOTrainer):
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_loss_metrics(mode, out.metrics, entropies, mask)
         return loss
+
+    # ---- TRL's entropy options ---------------------------------------------------------------
+    def _entropy_threshold(
+        self, entropies: torch.Tensor, mask: torch.Tensor, top_entropy_quantile: float
+    ) -> torch.Tensor:
+        """The (1 − q)-quantile of the real tokens' entropies over all processes, as TRL's
+        ``get_high_entropy_mask`` computes it; +inf when no process has a real token."""
+        sentinel = -1e9  # entropies are never negative
+        local = entropies.detach()[mask.bool()].float()
+        gathered = self.accelerator.gather(self.accelerator.pad_across_processes(local, dim=0, pad_index=sentinel))
+        gathered = gathered[gathered != sentinel]
+        if gathered.numel() == 0:
+            return torch.tensor(float("inf"), device=entropies.device)
+        return torch.quantile(gathered, 1.0 - top_entropy_quantile)
+
+    def _track_entropy(
+        self, mode: str, entropies: torch.Tensor, mask: torch.Tensor, threshold: torch.Tensor | None
+    ) -> None:
+        """TRL's adaptive entropy controller (Skywork-OR1): sum the entropy of the tokens the
+        bonus acts on over the accumulation window; at the optimiser step, move the coefficient
+        by ``entropy_coef_delta`` towards more bonus when the window's entropy (all processes)
+        is at or below ``entropy_target``, towards less otherwise, within [min, max]. The state
+        is TRL's own attributes, so TRL's checkpointing saves and restores it."""
+        if self.use_adaptive_entropy and mode == "train":
+            acting = mask.float()
+            if threshold is not None:
+                acting = acting * high_entropy_mask(entropies, mask, threshold).float()
+            values = torch.where(acting.bool(), entropies.detach().float(), 0.0)
+            stats = torch.stack([(values * acting).sum(), acting.sum()])
+            window = self._entropy_window_stats
+            self._entropy_window_stats = stats if window is None else window + stats
+            if self.accelerator.sync_gradients:
+                total = self.accelerator.reduce(self._entropy_window_stats, reduction="sum")
+                world_entropy = (total[0] / total[1].clamp(min=1.0)).item()
+                step = self.args.entropy_coef_delta
+                if world_entropy <= self.args.entropy_target:
+                    self.entropy_coef = min(self.entropy_coef + step, self.args.entropy_coef_max)
+                else:
+                    self.entropy_coef = max(self.entropy_coef - step, self.args.entropy_coef_min)
+                self._last_world_entropy = world_entropy
+                self._entropy_window_stats = None
+        if mode == "train" and self.accelerator.sync_gradients:
+            self._metrics[mode]["entropy_coef"].append(self.entropy_coef)
 
     # ---- non-finite guard and safe saving ------------------------------------------------------
     def _skip_nonfinite_update(self, model: nn.Module) -> None:
@@ -463,4 +531,9 @@ def _is_guarded(func: Any) -> bool:
     return bool(getattr(func, "dmpo_guarded", False))
 
 
-DMPOTrainer = GroupObjectiveTrainer
+class DMPOTrainer(GroupObjectiveTrainer):
+    """``GroupObjectiveTrainer`` whose default ``args`` are ``DMPOConfig()`` (DMPO, the paper's
+    defaults); with ``args`` it trains whatever objective they name."""
+
+    _name = "DMPO"
+    _default_config: ClassVar[type[GroupObjectiveConfig]] = DMPOConfig
