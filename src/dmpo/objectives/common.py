@@ -69,6 +69,9 @@ def token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Σ_t values·mask per row: [N, T] → [N]. Positions outside the mask never contribute,
     whatever their value (padding filled with −inf or NaN gives no NaN)."""
+    out = (values * mask).sum(dim=-1)
+    if bool(torch.isfinite(out).all()):
+        return out  # finite: no NaN/±inf sat under the mask (inf·0 would be NaN)
     return (torch.where(mask != 0, values, 0.0) * mask).sum(dim=-1)
 
 
