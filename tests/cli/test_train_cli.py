@@ -4,6 +4,7 @@ run end to end offline on a tiny model built in a temporary cache."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -223,3 +224,17 @@ def test_output_paths_inside_a_file_are_a_clear_error(tmp_path, capsys):
     assert "file.txt is a file, not a folder" in capsys.readouterr().err
     assert main(["eval", "--output", str(tmp_path), "--no-progress"]) == 2
     assert "is a folder; give a file name" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("objective", "params"), [("gpg", []), ("clip_cov", []), ("kl_cov", []),
+                                                   ("passk", ["--objective-param", "k=2"]), ("flowrl", [])])
+def test_the_papers_baselines_train_from_the_command_line(tmp_path, built_in_cache, objective, params):
+    out = tmp_path / objective
+    assert main(["train", "--objective", objective, *params, "--max-steps", "1", "--output-dir", str(out),
+                 "--tasks", "knapsack", "--num-generations", "4", "--per-device-batch", "8",
+                 "--num-prompts", "4", "--max-completion-length", "12", "--no-progress"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    losses = [row["loss"] for row in history if "loss" in row]
+    assert len(losses) == 1 and all(math.isfinite(x) for x in losses)
+    assert json.loads((out / "dmpo_train.json").read_text())["objective"] == objective
