@@ -57,7 +57,7 @@ def test_demo_quick_writes_the_report(tmp_path, monkeypatch, capsys):
 
     # A second run reuses the cached SFT model.
     assert main(["demo", "--quick", "--output-dir", str(tmp_path / "again"), "--no-progress",
-                 "--objectives", "dmpo"]) == 0
+                 "--objectives", "dmpo", "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "building the built-in tiny model" not in printed
     again = json.loads((tmp_path / "again" / "results.json").read_text())

@@ -24,6 +24,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--objectives", default=None,
                    help=f"comma-separated objectives to compare (default: {','.join(d.objectives)})")
     p.add_argument("--model", default=None, help="start from this model instead of the built-in SFT model")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"processes at a time for the training arms and evaluations, one torch thread each on "
+                        f"a CPU (default: {d.workers}; 1: all in this process, with progress bars)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -37,7 +40,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise DmpoError(f"--max-steps must be at least 1, got {args.max_steps}")
         settings = dataclasses.replace(settings, train=dataclasses.replace(settings.train, max_steps=args.max_steps))
     changes = {"seeds": None if args.seed is None else (args.seed,), "model": args.model,
-               "objectives": args.objectives}
+               "objectives": args.objectives, "workers": args.workers}
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
     run_demo(settings, progress=not args.no_progress)
     return 0

@@ -14,16 +14,25 @@ The pieces are plain functions for reuse (e.g. objectives × seeds in a benchmar
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from dmpo.errors import DmpoError
 from dmpo.evaluation.report import Report, comparison_text, write_report
 from dmpo.evaluation.sampling import EvalResult, evaluate_model, heldout_instances
 from dmpo.paths import output_dir
-from dmpo.pipeline.settings import ComparisonSettings, EvalSettings, SFTSettings, TrainSettings
+from dmpo.pipeline.settings import (
+    ComparisonSettings,
+    EvalSettings,
+    SFTSettings,
+    TrainSettings,
+    apply_threads,
+)
 
 
 @dataclass
@@ -32,11 +41,16 @@ class DemoSettings(ComparisonSettings):
     steps and batch (``train``), one held-out set (``evaluation``)."""
 
     output_dir: str = "runs/demo"
+    # Processes at a time for the training arms and the evaluations (each with the settings'
+    # threads, one by default on a CPU); 1 runs everything in this process, with progress bars.
+    workers: int = 2
     train: TrainSettings = field(default_factory=lambda: TrainSettings(max_steps=500))
     evaluation: EvalSettings = field(default_factory=lambda: EvalSettings(count=32, k=16, batch_size=128))
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.workers < 1:
+            raise DmpoError(f"workers must be at least 1, got {self.workers}")
         if len(self.seeds) != 1:
             raise DmpoError(f"the demo runs one seed, got {list(self.seeds)}; "
                             "benchmarks/quality.py compares objectives over several seeds")
@@ -59,6 +73,33 @@ def quick_settings(output_dir: str = "runs/demo-quick") -> DemoSettings:
     )
 
 
+def _train_job(run: TrainSettings, desc: str, progress: bool = False) -> Any:
+    from dmpo.pipeline.train import train
+
+    return train(run, progress=progress, desc=desc)
+
+
+def _eval_job(model: str, instances: list, evaluation: EvalSettings, seed: int, desc: str,
+              progress: bool = False) -> EvalResult:
+    apply_threads(evaluation.threads)
+    return evaluate_model(model, instances, k=evaluation.k, temperature=evaluation.temperature,
+                          top_p=evaluation.top_p, max_new_tokens=evaluation.max_new_tokens,
+                          batch_size=evaluation.batch_size, seed=seed, prompt_style=evaluation.prompt_style,
+                          progress=progress, desc=desc)
+
+
+def _map(job: Any, arguments: list[tuple], workers: int, progress: bool) -> list:
+    """``job(*args)`` for each tuple of ``arguments``: in this process (with progress bars) when
+    ``workers`` is 1, else in up to ``workers`` fresh processes at a time, results in order.
+    Each job's outcome depends only on its arguments and its thread count, so the numbers are
+    the same either way."""
+    if workers <= 1 or len(arguments) <= 1:
+        return [job(*args, progress=progress) for args in arguments]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(arguments)), mp_context=context) as pool:
+        return list(pool.map(job, *zip(*arguments)))
+
+
 def _device_description() -> str:
     import torch
 
@@ -74,12 +115,12 @@ def _label(objective: str) -> str:
 def run_demo(settings: DemoSettings | None = None, *, progress: bool = True) -> Report:
     """Run the whole demo and write its report; returns the report's paths."""
     from dmpo.pipeline.sft import ensure_default_model
-    from dmpo.pipeline.train import TrainResult, train
+    from dmpo.pipeline.train import TrainResult
 
     settings = settings or DemoSettings()
     out = output_dir(settings.output_dir, "--output-dir")
     timings: dict[str, float] = {}
-    stages = 2 + len(settings.objectives) + 1
+    stages = 4
 
     def stage(number: int, text: str) -> None:
         print(f"\n[{number}/{stages}] {text}", flush=True)
@@ -93,16 +134,20 @@ def run_demo(settings: DemoSettings | None = None, *, progress: bool = True) -> 
     print(f"model: {model_path}", flush=True)
     timings["sft"] = time.perf_counter() - started
 
-    runs: dict[str, TrainResult] = {}
     budget = settings.train
-    for index, objective in enumerate(settings.objectives):
-        label = _label(objective)
-        stage(2 + index, f"training {label}: {budget.max_steps} steps, group size {budget.num_generations}, "
-                         f"{budget.per_device_batch} completions per step")
-        t0 = time.perf_counter()
-        run = settings.run(objective, settings.seed, out / "runs" / objective, os.fspath(model_path))
-        runs[label] = train(run, progress=progress, desc=f"train {label}")
-        timings[f"train {label}"] = time.perf_counter() - t0
+    labels = [_label(objective) for objective in settings.objectives]
+    stage(2, f"training {', '.join(labels)}: {budget.max_steps} steps each, group size "
+             f"{budget.num_generations}, {budget.per_device_batch} completions per step"
+             + (f" ({min(settings.workers, len(labels))} at a time, one process each)" if settings.workers > 1 else ""))
+    t0 = time.perf_counter()
+    jobs = [(settings.run(objective, settings.seed, out / "runs" / objective, os.fspath(model_path)),
+             f"train {label}") for objective, label in zip(settings.objectives, labels)]
+    trained = _map(_train_job, jobs, settings.workers, progress)
+    runs: dict[str, TrainResult] = dict(zip(labels, trained))
+    for label, run in runs.items():
+        timings[f"train {label}"] = run.seconds
+        print(f"{label}: {run.seconds:.0f} s", flush=True)
+    timings["training (wall)"] = time.perf_counter() - t0
 
     evaluation = settings.evaluation
     stage(stages - 1, f"evaluation: {evaluation.k} samples per held-out instance, "
@@ -111,12 +156,8 @@ def run_demo(settings: DemoSettings | None = None, *, progress: bool = True) -> 
     instances = heldout_instances(evaluation.tasks, difficulty=evaluation.difficulty, count=evaluation.count,
                                   seed=evaluation.eval_seed, progress=progress)
     models = {"SFT": model_path, **{label: run.model_dir for label, run in runs.items()}}
-    results: dict[str, EvalResult] = {}
-    for label, path in models.items():
-        results[label] = evaluate_model(
-            path, instances, k=evaluation.k, temperature=evaluation.temperature, top_p=evaluation.top_p,
-            max_new_tokens=evaluation.max_new_tokens, batch_size=evaluation.batch_size,
-            seed=settings.seed, prompt_style=evaluation.prompt_style, progress=progress, desc=f"eval {label}")
+    jobs = [(os.fspath(path), instances, evaluation, settings.seed, f"eval {label}") for label, path in models.items()]
+    results: dict[str, EvalResult] = dict(zip(models, _map(_eval_job, jobs, settings.workers, progress)))
     timings["evaluation"] = time.perf_counter() - t0
 
     stage(stages, "report")

@@ -9,7 +9,7 @@ from pathlib import Path
 from dmpo import npbench
 from dmpo.errors import DmpoError
 from dmpo.evaluation.sampling import EvalResult, evaluate_model, heldout_instances
-from dmpo.pipeline.settings import EvalSettings
+from dmpo.pipeline.settings import EvalSettings, apply_threads
 
 
 def instances_for(settings: EvalSettings, *, progress: bool = True) -> list[npbench.Instance]:
@@ -28,6 +28,7 @@ def evaluate(settings: EvalSettings, *, keep_completions: bool = False, progress
     """(model, instances, result) of the evaluation ``settings`` describe."""
     from dmpo.pipeline.sft import ensure_default_model
 
+    apply_threads(settings.threads)
     instances = instances_for(settings, progress=progress)
     model = settings.model or str(ensure_default_model(progress=progress))
     if settings.model is not None and not Path(settings.model).exists() and "/" not in settings.model:

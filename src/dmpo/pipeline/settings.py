@@ -33,6 +33,23 @@ DEFAULT_TASKS: tuple[str, ...] = ("knapsack", "max_independent_set", "vertex_cov
 RECIPE_VERSION = 1
 MARKER = "dmpo_sft.json"
 PROMPT_STYLES = ("compact", "nl")
+THREADS_HELP = ("torch CPU threads of this process (0: one on a CPU, where the built-in tiny model "
+                "runs as fast on one and does not collapse when another process is busy "
+                "(BENCHMARKS.md §8); torch's default on a GPU)")
+
+
+def apply_threads(threads: int) -> int:
+    """Set torch's CPU thread count for this process as ``threads`` says; returns it."""
+    import torch
+
+    if threads < 0:
+        raise DmpoError(f"threads must be ≥ 0, got {threads}")
+    if threads == 0:
+        if torch.cuda.is_available():
+            return torch.get_num_threads()
+        threads = 1
+    torch.set_num_threads(threads)
+    return threads
 
 
 def option(default: Any = None, help: str = "", **meta: Any) -> Any:
@@ -137,6 +154,7 @@ class TrainSettings:
     max_completion_length: int = option(32, "tokens per completion at most")
     temperature: float = option(1.0, "sampling temperature during training")
     logging_steps: int = option(1, "log metrics every N steps")
+    threads: int = option(0, THREADS_HELP)
     trainer: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "any further DMPOConfig / GRPOConfig field, repeatable: --trainer-arg beta=0.04",
         "flag": "--trainer-arg"})
@@ -154,6 +172,8 @@ class TrainSettings:
             raise DmpoError(f"num_generations (group size) must be at least 2, got {self.num_generations}")
         if self.save_steps < 0:
             raise DmpoError(f"save_steps must be ≥ 0, got {self.save_steps}")
+        if self.threads < 0:
+            raise DmpoError(f"threads must be ≥ 0, got {self.threads}")
         _check_positive(self, "learning_rate", "temperature")
         # Whole groups per batch is the engine's rule (DMPOConfig checks it, with its remedies).
 
@@ -180,6 +200,7 @@ class EvalSettings:
     max_new_tokens: int = option(48, "tokens per sample at most")
     batch_size: int = option(64, "rows per generate call")
     seed: int = option(0, "sampling seed")
+    threads: int = option(0, THREADS_HELP)
 
     def __post_init__(self) -> None:
         self.tasks = _tasks_tuple(self.tasks)
@@ -194,6 +215,8 @@ class EvalSettings:
             if getattr(self, name) < 1:
                 raise DmpoError(f"{name} must be at least 1, got {getattr(self, name)}")
         _check_positive(self, "temperature", "top_p")
+        if self.threads < 0:
+            raise DmpoError(f"threads must be ≥ 0, got {self.threads}")
         if self.top_p > 1:
             raise DmpoError(f"top_p must be in (0, 1], got {self.top_p}")
 

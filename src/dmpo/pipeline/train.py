@@ -28,7 +28,7 @@ from dmpo.engines.trl.progress import set_progress
 from dmpo.errors import DmpoError
 from dmpo.npbench.splits import TRAIN_SEED_START
 from dmpo.paths import output_dir
-from dmpo.pipeline.settings import DEFAULT_TASKS, TrainSettings
+from dmpo.pipeline.settings import DEFAULT_TASKS, TrainSettings, apply_threads
 from dmpo.pipeline.sft import ensure_default_model
 
 HISTORY_FILE = "history.json"
@@ -196,6 +196,7 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     from dmpo.models import load_model_and_tokenizer
 
     started = time.perf_counter()
+    apply_threads(settings.threads)
     output_dir(settings.output_dir, "output_dir")
     config = build_config(settings, progress=progress)
     resume = find_resume_checkpoint(settings.resume, settings.output_dir)
