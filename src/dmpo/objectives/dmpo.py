@@ -161,6 +161,22 @@ def dmpo(
 dmpo.forwarded_params = _BASE_PARAMS
 
 
+def _dmpo_whole_groups(params: dict[str, Any]) -> str | None:
+    """Part of a group is enough in the coefficient form, when the base allows it."""
+    if params.get("dm_form", "group") != "coefficient":
+        return ("its DM term is a softmax over each whole group (dm_form='coefficient', with "
+                "coefficients computed over whole groups, lifts this)")
+    base = params.get("base", "grpo")
+    if base == "none":
+        return None
+    given = {k: v for k, v in params.items() if v is not None}
+    reason = registry.whole_groups_reason(BASES[base], given, base)
+    return None if reason is None else f"its base {base!r}: {reason}"
+
+
+dmpo.whole_groups = _dmpo_whole_groups
+
+
 def _check_base(base: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters set for the base surrogate ``base`` (None = its default), checked."""
     check_choice("base", base, (*BASES, "none"))
