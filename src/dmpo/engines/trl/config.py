@@ -198,8 +198,10 @@ class GroupObjectiveConfig(GRPOConfig):
                 raise
             raise DmpoError(
                 f"{exc} A generation batch (per_device_train_batch_size × processes × "
-                "steps_per_generation completions) must hold whole groups: raise "
-                "gradient_accumulation_steps (or steps_per_generation)"
+                "steps_per_generation completions) must hold whole groups: make "
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) a multiple of "
+                f"num_generations ({self.num_generations}), or raise gradient_accumulation_steps "
+                "(or steps_per_generation)"
             ) from None
         self.objective_kwargs = dict(self.objective_kwargs or {})
         self._resolve_objective()
