@@ -17,8 +17,9 @@ q is a softmax over the *whole* group, so the batch must hold whole groups. Wher
 splits groups (TRL shuffles rows across micro-batches, verl across ranks), compute
 ``dm_coefficients`` once where groups are whole, carry them with the rows, and train with
 ``dm_form="coefficient"`` (the ``dmpo-coef`` preset), which uses those c_k instead of the
-batch's own: the gradient of L_DM while the policy has not moved since they were computed
-(one optimiser step per generation).
+batch's own: the gradient of L_DM while the policy has not moved since they were computed. An
+engine that takes several optimiser steps per generation batch recomputes them (φ by a no-grad
+forward pass over the generation batch) after each step; the TRL engine does.
 
 Numerics: φ, p and q are computed in float32 for half-precision inputs (float64 stays
 float64) and the loss is returned in that dtype. An empty completion has φ = 0.

@@ -46,6 +46,20 @@ Parameters reach the objective from three places, each parameter from exactly on
    ``entropy_coef_max``, ``entropy_coef_delta``, ``entropy_target``), whose state is kept and
    checkpointed as TRL keeps it.
 
+How micro-batches hold groups (``group_split``, default ``"auto"``, resolved in the config):
+
+- ``"whole"`` (what ``"auto"`` picks when ``per_device_train_batch_size`` is a multiple of
+  ``num_generations``): every micro-batch holds whole groups; any objective trains.
+- ``"rows"`` (what ``"auto"`` picks otherwise, e.g. 2 completions per device with G = 8): rows are
+  shuffled and split as TRL splits them, so a group straddles micro-batches and processes
+  (the generation batch, per_device × processes × steps_per_generation rows, holds whole
+  groups). The objective trains from TRL's advantages, computed over whole groups; an objective
+  with a DM term (DMPO family) takes it in the coefficient form, c_k = ∂L_DM/∂φ_k over the whole
+  generation batch of all processes, recomputed whenever the policy has moved. An objective
+  that needs whole groups inside its loss (``ObjectiveSpec.needs_whole_groups``: disco, brain,
+  passk, gpg with ``alpha_scaling``, dapo with ``dynamic_sampling``) is refused with the reason.
+- ``"coefficient"``: ``"rows"`` for an objective with a DM term only (an error otherwise).
+
 On a CPU pass ``use_cpu=True, bf16=False, gradient_checkpointing=False`` (TRL defaults
 ``bf16=True`` and ``gradient_checkpointing=True``), or build with :meth:`for_cpu`. Nothing else
 about TRL's defaults changes (its learning rate is 1e-6). ``use_vllm`` and the other vLLM options
@@ -122,8 +136,9 @@ class GroupObjectiveConfig(GRPOConfig):
     own defaults; ``loss_type``, if set, must agree (for DMPO it picks the base surrogate). See
     the module docstring for how fields map onto objective parameters. Built configs are
     validated: an unknown objective or parameter, a contradiction between ``objective`` and
-    ``loss_type``, a per-device batch that is not a multiple of ``num_generations``, or a loss
-    option the objective does not use raises ``DmpoError``.
+    ``loss_type``, a generation batch that does not hold whole groups, a per-device batch that is
+    not a multiple of ``num_generations`` for an objective that needs whole groups (or with
+    ``group_split="whole"``), or a loss option the objective does not use raises ``DmpoError``.
     """
 
     _VALID_DICT_FIELDS: ClassVar[list[str]] = [*GRPOConfig._VALID_DICT_FIELDS, "objective_kwargs"]

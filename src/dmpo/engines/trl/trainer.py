@@ -21,16 +21,35 @@ What changes:
 - Raw rewards and group ids are attached to each generation batch
   (``_calculate_rewards`` keeps the gathered rewards, ``_generate_and_score_completions`` slices
   this process's rows, which are still in group order there).
-- Group integrity (``group_split="whole"``, the default). TRL's ``RepeatSampler`` emits a
-  prompt's G completions consecutively, and accelerate hands each process a contiguous block of
-  ``per_device_train_batch_size × steps_per_generation`` rows; with the per-device batch a
-  multiple of G (the config enforces it) every block holds whole groups, so no group straddles
-  processes. TRL then shuffles rows and cuts the block into ``steps_per_generation``
-  micro-batches, which scatters groups; ``_prepare_inputs`` here shuffles whole groups instead,
-  so every micro-batch holds whole groups.
-- ``group_split="coefficient"`` (DMPO family): rows are shuffled and split as in TRL; the DM term's
-  per-completion coefficients c_k = ∂L_DM/∂φ_k are computed at sampling time over the whole
-  global batch (φ gathered across processes) and enter the loss as Σ sg[c_k]·φ_k.
+- Groups and micro-batches (``group_split``; the config resolves ``"auto"``). TRL's
+  ``RepeatSampler`` emits a prompt's G completions consecutively, and accelerate hands each
+  process a contiguous block of ``per_device_train_batch_size × steps_per_generation`` rows.
+  ``"whole"`` (per-device batch a multiple of G): every block holds whole groups, so no group
+  straddles processes; TRL would shuffle rows and cut the block into ``steps_per_generation``
+  micro-batches, scattering groups, so ``_prepare_inputs`` here shuffles whole groups instead
+  and every micro-batch holds whole groups.
+  ``"rows"`` (per-device batch smaller than, or not a multiple of, G): rows are shuffled and
+  split as in TRL and groups straddle micro-batches and processes. The objectives allowed there
+  need no group inside the loss: they train from TRL's advantages (computed over the whole
+  generation batch, where groups are whole), which is TRL's own computation for its loss types.
+- The DM term on split groups (and always with ``dm_form="coefficient"``, the dmpo-coef preset):
+  per-completion coefficients c_k = ∂L_DM/∂φ_k over the whole generation batch of all
+  processes (φ gathered; ``dm_term``) enter the loss as Σ sg[c_k]·φ_k, scaled so that the
+  micro-batches' DM gradients add up to ∇L_DM of the generation batch. They are computed at
+  sampling time (from TRL's old log-probs when it has them, else one no-grad forward pass) and
+  recomputed at the first micro-batch after every optimiser step that did not generate
+  (``num_iterations > 1``; ``steps_per_generation`` > ``gradient_accumulation_steps``): one
+  no-grad forward pass over this process's rows of the generation batch, gathered, ``dm_term``
+  again. So the coefficients always hold the policy being trained: with
+  ``gradient_accumulation_steps`` a multiple of ``steps_per_generation`` (each optimiser step
+  covers whole generation batches; TRL's default is equality) the DM gradient of every step is
+  exactly that of whole groups, at any ``num_iterations``; with more micro-batches per generation
+  than per step, each step gets its rows' share of the exact
+  gradient at its own policy, scaled by steps_per_generation / gradient_accumulation_steps (an
+  unbiased estimate, the same subsampling TRL applies to its loss; equal to the whole-group form
+  when a step's rows are whole groups). Cost: one extra no-grad forward pass over the
+  generation batch per recomputation, none with ``num_iterations=1`` and
+  ``steps_per_generation = gradient_accumulation_steps`` (TRL's default).
 - Every reward function is wrapped by :func:`~dmpo.engines.trl.rewards.safe_reward`: one that
   raises or runs past ``reward_timeout`` costs the completions concerned their reward.
 
@@ -288,8 +307,8 @@ class GroupObjectiveTrainer(GRPOTrainer):
         later optimiser steps of a generation batch, ``steps_per_generation`` >
         ``gradient_accumulation_steps``): φ of this process's rows of the generation batch by one
         no-grad forward pass per micro-batch, gathered over processes; ``dm_term`` over the whole
-        generation batch; each micro-batch gets its rows' new c_k. The DM gradient is then that of
-        L_DM over the generation batch at the policy of this moment, exactly as with whole groups.
+        generation batch; each micro-batch gets its rows' new c_k, those of L_DM over the whole
+        generation batch at the policy of this moment (module docstring: what is exact when).
         """
         batches = self._buffered_inputs
         phi = torch.cat([self._sequence_phi(b, self.args.per_device_train_batch_size) for b in batches])
