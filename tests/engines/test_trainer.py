@@ -36,6 +36,11 @@ def digit_reward(completions, **kwargs):
     return [float(sum(ch.isdigit() for ch in text) >= 2) for text in completions]
 
 
+def length_reward(completions, **kwargs):
+    """Graded: every group has a spread (one generation batch may be a single group)."""
+    return [len(text) / 7.0 for text in completions]
+
+
 def config(tmp_path, **kwargs) -> DMPOConfig:
     base = {
         "output_dir": str(tmp_path / "run"),
@@ -358,6 +363,20 @@ def test_split_groups_train_as_whole_groups_for_row_separable_objectives(
     assert moved > 1e-4
     for name in whole:
         torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-5 * moved)
+
+
+@pytest.mark.parametrize(
+    ("objective", "kwargs"),
+    [("flowrl", {}), ("clip_cov", {}), ("gpg", {"alpha_scaling": False}), ("vespo", {}),
+     ("dmpo-recipe", {}), ("dmpo-pure", {})],
+)  # fmt: skip
+def test_objectives_that_allow_it_train_on_half_groups(tiny_model_path, knapsack_dataset, tmp_path, objective, kwargs):
+    args = config(tmp_path, objective=objective, objective_kwargs=kwargs, max_steps=1,
+                  per_device_train_batch_size=2, gradient_accumulation_steps=2)  # fmt: skip
+    trainer, before, after = train(tiny_model_path, knapsack_dataset, args, reward=length_reward)
+    assert trainer.args.group_split == "rows" and trainer.state.global_step == 1
+    assert all(math.isfinite(x) for x in logged(trainer, "loss"))
+    assert any(not torch.equal(before[k], after[k]) for k in before), "no parameter changed"
 
 
 # ---- clear errors -----------------------------------------------------------------------------
