@@ -78,7 +78,9 @@ def test_bad_yaml_config(tmp_path, capsys, yaml_text, message):
     [
         (["--objective", "no_such_objective"], "unknown objective 'no_such_objective'"),
         (["--objective", "dpo"], "pair objective"),
-        (["--num-generations", "4", "--per-device-batch", "6"], "must be a multiple of num_generations"),
+        (["--num-generations", "4", "--per-device-batch", "6"], "must be divisible by num_generations"),
+        (["--objective", "disco", "--num-generations", "4", "--per-device-batch", "2",
+          "--trainer-arg", "gradient_accumulation_steps=2"], "must be a multiple of num_generations"),
         (["--num-prompts", "0"], "num_prompts must be at least 1"),
         (["--tasks", "knapsack,nope"], "unknown task 'nope'"),
         (["--model", "./no/such/model"], "does not exist"),
@@ -196,7 +198,9 @@ def test_sft_command_writes_a_model_and_prints_its_data(tmp_path, capsys):
         (["--trainer-arg", "nope=1"], r"unknown trainer option\(s\) \['nope'\]"),
         (["--objective-param", "lam=nan"], "lam must be finite"),
         (["--objective", "grpo", "--objective-param", "lam=2"], r"objective 'grpo' has no parameter\(s\) \['lam'\]"),
-        (["--per-device-batch", "6", "--num-generations", "4"], "must be a multiple of num_generations"),
+        (["--per-device-batch", "6", "--num-generations", "4"], "must be divisible by num_generations"),
+        (["--objective", "brain", "--per-device-batch", "2", "--num-generations", "4",
+          "--trainer-arg", "gradient_accumulation_steps=2"], "must be a multiple of num_generations"),
         (["--resume"], "no checkpoint-N folder .* written to the end"),
     ],
 )

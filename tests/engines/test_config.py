@@ -86,14 +86,15 @@ def test_dr_grpo_gets_max_completion_length_and_dmpo_base_decides_which_fields_p
         ({"objective": "grpo", "objective_kwargs": {"lam": 1.0}}, r"objective 'grpo' has no parameter\(s\) \['lam'\]"),
         ({"objective_kwargs": {"epsilon_low": 0.1}}, "config field 'epsilon'"),
         ({"objective_kwargs": {"coefficients": None}}, "the trainer sets it"),
-        ({"per_device_train_batch_size": 6}, r"per_device_train_batch_size \(6\) must be a multiple of num_generations \(4\)"),
+        ({"group_split": "whole", "per_device_train_batch_size": 6},
+         r"per_device_train_batch_size \(6\) must be a multiple of num_generations \(4\)"),
+        ({"per_device_train_batch_size": 6},
+         r"generation_batch_size \(6\) must be divisible by num_generations \(4\)\. A generation batch"),
         ({"objective": "disco", "beta": 0.1}, "has no 'beta_kl'"),
         ({"objective": "disco", "top_entropy_quantile": 0.5}, "has no 'top_entropy_quantile'"),
         ({"importance_sampling_level": "seq"}, "importance_sampling_level must be one of"),
-        ({"group_split": "rows"}, "group_split must be one of"),
+        ({"group_split": "groups"}, "group_split must be one of"),
         ({"objective": "grpo", "group_split": "coefficient"}, "distribution-matching term"),
-        ({"group_split": "coefficient", "steps_per_generation": 2}, "exact only on-policy"),
-        ({"objective": "dmpo-coef", "num_iterations": 2}, "exact only on-policy"),
     ],
 )
 def test_impossible_configurations_are_clear_errors(kwargs, match):
@@ -104,6 +105,52 @@ def test_impossible_configurations_are_clear_errors(kwargs, match):
 def test_coefficient_form_allows_groups_larger_than_the_device_batch():
     args = config(group_split="coefficient", per_device_train_batch_size=2, gradient_accumulation_steps=2)
     assert args.steps_per_generation == 2
+
+
+# ---- groups split over micro-batches ------------------------------------------------------------
+SPLIT = {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 2}
+
+
+@pytest.mark.parametrize(
+    "objective",
+    ["dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "grpo", "bnpo", "dapo", "dr_grpo",
+     "gspo", "luspo", "cispo", "sapo", "vespo", "clip_cov", "kl_cov", "flowrl"],
+)  # fmt: skip
+def test_auto_splits_groups_for_the_objectives_that_allow_it(objective):
+    assert config(objective=objective).group_split == "whole"  # a multiple of the group size
+    assert config(objective=objective, **SPLIT).group_split == "rows"
+    assert config(objective=objective, group_split="rows").group_split == "rows"
+
+
+def test_split_groups_allow_several_iterations_and_steps_per_generation():
+    # The DM coefficients are recomputed whenever the policy moved (no longer refused off-policy).
+    assert config(objective="dmpo-coef", num_iterations=2).num_iterations == 2
+    args = config(group_split="coefficient", steps_per_generation=2)
+    assert args.steps_per_generation == 2 and args.group_split == "coefficient"
+    assert config(num_iterations=3, steps_per_generation=4, **{**SPLIT, "gradient_accumulation_steps": 1})
+    assert config(objective="gpg", objective_kwargs={"alpha_scaling": False}, **SPLIT).group_split == "rows"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"objective": "disco"}, "'disco', which needs whole groups in every micro-batch: its J_g"),
+        ({"objective": "brain"}, "'brain', which needs whole groups .*softmaxes over each whole group"),
+        ({"objective": "passk", "objective_kwargs": {"k": 2}}, "'passk', which needs whole groups .*k-subsets"),
+        ({"objective": "gpg"}, r"'gpg', which needs whole groups .*α = B/\(B − M\).*alpha_scaling=False"),
+        ({"objective": "dapo", "objective_kwargs": {"dynamic_sampling": True}}, "'dapo', which .*dynamic_sampling"),
+        ({"objective_kwargs": {"base": "dapo", "dynamic_sampling": True}},
+         "'dmpo', which needs whole groups .*its base 'dapo': dynamic_sampling drops the groups"),
+    ],
+)  # fmt: skip
+def test_objectives_that_need_whole_groups_are_refused_on_split_groups(kwargs, match):
+    with pytest.raises(DmpoError, match=r"per_device_train_batch_size \(2\) must be a multiple of "
+                                        r"num_generations \(4\) for objective " + match):
+        config(**kwargs, **SPLIT)
+    with pytest.raises(DmpoError, match="objective " + match + ".*cannot train with group_split='rows', which "
+                                        "lets a group straddle micro-batches"):
+        config(**kwargs, group_split="rows")
+    assert config(**kwargs).group_split == "whole"  # whole groups: fine
 
 
 # ---- objective and loss_type -------------------------------------------------------------------

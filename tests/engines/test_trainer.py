@@ -8,6 +8,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -33,6 +34,11 @@ GROUP_OBJECTIVES = [
 def digit_reward(completions, **kwargs):
     """1 for a completion with at least two digits: about a third of the tiny model's samples."""
     return [float(sum(ch.isdigit() for ch in text) >= 2) for text in completions]
+
+
+def length_reward(completions, **kwargs):
+    """Graded: every group has a spread (one generation batch may be a single group)."""
+    return [len(text) / 7.0 for text in completions]
 
 
 def config(tmp_path, **kwargs) -> DMPOConfig:
@@ -272,6 +278,105 @@ def test_coefficient_form_on_split_groups_equals_whole_groups(tiny_model_path, k
     for name in whole:
         torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-5 * moved)
     assert len(logged(trainer, "dm_loss")) == 1 and len(logged(trainer, "max_q")) == 1
+
+
+class StaleCoefficients(DMPOTrainer):
+    """The DM coefficients of sampling time kept for the whole generation batch (no recompute)."""
+
+    def _refresh_dm_coefficients(self):
+        pass
+
+
+def test_split_groups_over_two_iterations_equal_whole_groups(tiny_model_path, knapsack_dataset, tmp_path):
+    # num_iterations=2: two SGD steps on the same 8 completions (2 groups), the second off-policy.
+    # Whole groups (group form: DM term at the current policy) or 4 micro-batches of 2 rows with
+    # the coefficients recomputed over both groups before the second step.
+    common = {"max_steps": 2, "num_iterations": 2, "optim": "sgd", "learning_rate": 1.0,
+              "objective_kwargs": {"lam": 50.0}}  # fmt: skip
+    split = {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4}
+    _, before, whole = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", **common))
+    trainer, _, ours = train(tiny_model_path, knapsack_dataset, config(tmp_path / "b", **common, **split))
+    assert trainer.args.group_split == "rows" and trainer._coefficient_form
+    moved = max((whole[k] - before[k]).abs().max().item() for k in before)
+    assert moved > 1e-4
+    for name in whole:
+        torch.testing.assert_close(ours[name], whole[name], rtol=1e-4, atol=1e-5 * moved)
+    assert len(logged(trainer, "dm_loss")) == 2  # at sampling time, then at the recompute
+    # Without the recompute the second step uses the first policy's coefficients: another result.
+    _, _, stale = train(tiny_model_path, knapsack_dataset, config(tmp_path / "c", **common, **split),
+                        trainer_cls=StaleCoefficients)  # fmt: skip
+    gap = max((stale[k] - whole[k]).abs().max().item() for k in whole)
+    assert gap > 100 * 1e-5 * moved
+
+
+def test_coefficients_are_recomputed_at_each_step_within_a_generation(tiny_model_path, knapsack_dataset, tmp_path):
+    # steps_per_generation = 4 > gradient_accumulation_steps = 2: two optimiser steps per
+    # generation batch of 8. Every micro-batch's coefficients are c = ∂L_DM/∂φ over the whole
+    # generation batch at the policy of its step (dm_coefficients, the core's function, on a fresh
+    # forward pass), times processes × steps_per_generation.
+    from dmpo.objectives import dm_coefficients
+    from dmpo.objectives.dm_term import dm_term_params
+
+    class Checking(DMPOTrainer):
+        checked: ClassVar[list[int]] = []
+
+        def _compute_loss(self, model, inputs):
+            rows = [self._buffered_inputs[i] for i in range(self.args.steps_per_generation)]
+            cat = lambda key: torch.cat([b[key] for b in rows])  # noqa: E731
+            ids = torch.cat([cat("prompt_ids"), cat("completion_ids")], dim=1)
+            attention = torch.cat([cat("prompt_mask"), cat("completion_mask")], dim=1)
+            width = cat("completion_ids").size(1)
+            with torch.no_grad():
+                logits = self.model(input_ids=ids, attention_mask=attention).logits[:, -width - 1 : -1].float()
+                logps = torch.log_softmax(logits, -1).gather(-1, cat("completion_ids").unsqueeze(-1)).squeeze(-1)
+            params = self.group_objective_params
+            expected = dm_coefficients(logps, cat("completion_mask"), cat("rewards"), cat("group_ids"),
+                                       advantages=cat("advantages"), length_normalize=params["length_normalize"],
+                                       **dm_term_params(params)) * self.args.steps_per_generation  # fmt: skip
+            torch.testing.assert_close(cat("dm_coefficients"), expected, rtol=1e-4, atol=1e-7)
+            self.checked.append(self.state.global_step)
+            return super()._compute_loss(model, inputs)
+
+    args = config(tmp_path, max_steps=2, per_device_train_batch_size=2, gradient_accumulation_steps=2,
+                  steps_per_generation=4, optim="sgd", learning_rate=1.0, objective_kwargs={"lam": 50.0})
+    trainer, before, after = train(tiny_model_path, knapsack_dataset, args, trainer_cls=Checking)
+    assert trainer.args.group_split == "rows" and trainer.state.global_step == 2
+    assert Checking.checked == [0, 0, 1, 1]  # both steps, the second after the policy moved
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert len(logged(trainer, "dm_loss")) == 2
+
+
+@pytest.mark.parametrize("objective", ["grpo", "dapo"])
+def test_split_groups_train_as_whole_groups_for_row_separable_objectives(
+    tiny_model_path, knapsack_dataset, tmp_path, objective
+):
+    # TRL's advantages come from whole groups; grpo's mean over rows and dapo's token sum over the
+    # generation batch do not care how rows are grouped into micro-batches (2 iterations: the
+    # second step is off-policy and clips).
+    common = {"objective": objective, "max_steps": 2, "num_iterations": 2, "optim": "sgd", "learning_rate": 1.0}
+    _, before, whole = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", **common))
+    trainer, _, split = train(tiny_model_path, knapsack_dataset,
+                              config(tmp_path / "b", per_device_train_batch_size=2, gradient_accumulation_steps=4,
+                                     **common))  # fmt: skip
+    assert trainer.args.group_split == "rows" and not trainer._coefficient_form
+    moved = max((whole[k] - before[k]).abs().max().item() for k in before)
+    assert moved > 1e-4
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-4, atol=1e-5 * moved)
+
+
+@pytest.mark.parametrize(
+    ("objective", "kwargs"),
+    [("flowrl", {}), ("clip_cov", {}), ("gpg", {"alpha_scaling": False}), ("vespo", {}),
+     ("dmpo-recipe", {}), ("dmpo-pure", {})],
+)  # fmt: skip
+def test_objectives_that_allow_it_train_on_half_groups(tiny_model_path, knapsack_dataset, tmp_path, objective, kwargs):
+    args = config(tmp_path, objective=objective, objective_kwargs=kwargs, max_steps=1,
+                  per_device_train_batch_size=2, gradient_accumulation_steps=2)  # fmt: skip
+    trainer, before, after = train(tiny_model_path, knapsack_dataset, args, reward=length_reward)
+    assert trainer.args.group_split == "rows" and trainer.state.global_step == 1
+    assert all(math.isfinite(x) for x in logged(trainer, "loss"))
+    assert any(not torch.equal(before[k], after[k]) for k in before), "no parameter changed"
 
 
 # ---- clear errors -----------------------------------------------------------------------------

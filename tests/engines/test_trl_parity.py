@@ -5,7 +5,8 @@ loss type and every loss option, the parameters after training match.
 Each run: one generation batch of 2 groups of 4 on the tiny model, ``num_iterations=2`` (two SGD
 steps on it, so the second is off-policy: ratios leave 1 and clipping, ``delta`` and the
 off-policy mask act), one micro-batch per step (rows in another order in each trainer: every
-loss is a sum or mean over rows, so the order must not matter).
+loss is a sum or mean over rows, so the order must not matter); the ``split_groups`` cases take
+a per-device batch of 2 rows, half a group, and 4 micro-batches per step.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ CASES = {
     "off_policy_mask": {"loss_type": "grpo", "off_policy_mask_threshold": 0.0},
     "all_options": {"loss_type": "dapo", "delta": 1.1, "top_entropy_quantile": 0.6,
                     "entropy_coef": 0.05, "off_policy_mask_threshold": 0.0},
+    # a per-device batch smaller than the group: groups straddle micro-batches, as in TRL
+    "split_groups": {"loss_type": "grpo", "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4},
+    "split_groups_dapo": {"loss_type": "dapo", "per_device_train_batch_size": 2,
+                          "gradient_accumulation_steps": 4},
 }  # fmt: skip
 
 

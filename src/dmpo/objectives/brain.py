@@ -72,3 +72,6 @@ def brain(batch: GroupBatch, *, beta_r: float = 1.0, proposal: str = "sampler") 
         size = group_sum(torch.ones_like(target), index, k)
         ess = (1.0 / group_sum(target * target, index, k) / size).mean()
     return ObjectiveOutput(loss, {"kl_target_policy": kl.item(), "target_ess": ess.item()})
+
+
+brain.whole_groups = "its target and policy distributions are softmaxes over each whole group"

@@ -234,3 +234,9 @@ def kl_cov(
             "advantage_abs_mean": advantages.abs().mean(),
         }
     return to_output(loss, metrics)
+
+
+# Part of a group is enough (registry docstring): the covariances, the token selection and the
+# normaliser are over the batch's tokens (one micro-batch, as in verl), never per group.
+clip_cov.whole_groups = None
+kl_cov.whole_groups = None

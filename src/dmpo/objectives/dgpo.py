@@ -116,3 +116,7 @@ def dgpo(
             "weight_max": weights.max().item() if weights.numel() else 0.0,
         }
     return ObjectiveOutput(loss, metrics)
+
+
+# Part of a group is enough (registry docstring): weights and terms are per completion.
+dgpo.whole_groups = None

@@ -112,3 +112,9 @@ def disco(
         "dropped_fraction": (~kept).float().mean().item(),
     }
     return ObjectiveOutput(loss, metrics)
+
+
+disco.whole_groups = (
+    "its J_g compares each group's positives with its negatives (a mean over the positives and "
+    "a log-sum-exp over the negatives of the whole group)"
+)

@@ -17,8 +17,9 @@ q is a softmax over the *whole* group, so the batch must hold whole groups. Wher
 splits groups (TRL shuffles rows across micro-batches, verl across ranks), compute
 ``dm_coefficients`` once where groups are whole, carry them with the rows, and train with
 ``dm_form="coefficient"`` (the ``dmpo-coef`` preset), which uses those c_k instead of the
-batch's own: the gradient of L_DM while the policy has not moved since they were computed
-(one optimiser step per generation).
+batch's own: the gradient of L_DM while the policy has not moved since they were computed. An
+engine that takes several optimiser steps per generation batch recomputes them (φ by a no-grad
+forward pass over the generation batch) after each step; the TRL engine does.
 
 Numerics: φ, p and q are computed in float32 for half-precision inputs (float64 stays
 float64) and the loss is returned in that dtype. An empty completion has φ = 0.
@@ -159,6 +160,22 @@ def dmpo(
 
 # The registry lists (and validates) the base's parameters as dmpo's own.
 dmpo.forwarded_params = _BASE_PARAMS
+
+
+def _dmpo_whole_groups(params: dict[str, Any]) -> str | None:
+    """Part of a group is enough in the coefficient form, when the base allows it."""
+    if params.get("dm_form", "group") != "coefficient":
+        return ("its DM term is a softmax over each whole group (dm_form='coefficient', with "
+                "coefficients computed over whole groups, lifts this)")
+    base = params.get("base", "grpo")
+    if base == "none":
+        return None
+    given = {k: v for k, v in params.items() if v is not None}
+    reason = registry.whole_groups_reason(BASES[base], given, base)
+    return None if reason is None else f"its base {base!r}: {reason}"
+
+
+dmpo.whole_groups = _dmpo_whole_groups
 
 
 def _check_base(base: str, params: dict[str, Any]) -> dict[str, Any]:

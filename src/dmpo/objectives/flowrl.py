@@ -123,3 +123,6 @@ def flowrl(
 
 # Batch fields an engine must fill in for this objective (besides the usual ones).
 flowrl.needs = ("log_z",)
+# Part of a group is enough (registry docstring): δ_i and w_i are per completion, r̂ comes from
+# batch.advantages, and log Z is a function of the prompt alone.
+flowrl.whole_groups = None

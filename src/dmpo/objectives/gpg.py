@@ -107,3 +107,14 @@ def gpg(
         "advantage_abs_mean": advantages.detach().abs().mean(),
     }
     return to_output(loss, metrics)
+
+
+def _gpg_whole_groups(params: dict) -> str | None:
+    if params.get("alpha_scaling", True):
+        return ("its α = B/(B − M) counts the completions of groups whose rewards are all equal, "
+                "which part of a group cannot tell; objective_kwargs alpha_scaling=False lifts this")
+    return None
+
+
+# Part of a group is enough without α (registry docstring): −Â_i·lp_t per completion.
+gpg.whole_groups = _gpg_whole_groups

@@ -169,3 +169,9 @@ def passk(
     )
     metrics["pass_at_k_mean"] = means.mean()
     return to_output(loss, metrics)
+
+
+passk.whole_groups = (
+    "its advantages come from each whole group's rewards (the best of k over the group's "
+    "k-subsets); batch.advantages are not used"
+)

@@ -686,5 +686,20 @@ BASES = {
     "vespo": vespo,
 }
 
+
+
+def _dapo_whole_groups(params: dict) -> str | None:
+    if params.get("dynamic_sampling"):
+        return ("dynamic_sampling drops the groups whose rewards are all equal, which part of a "
+                "group cannot tell")
+    return None
+
+
+# Part of a group is enough (registry docstring): given batch.advantages every term is per
+# completion, and the normalisers count the batch's tokens or completions, not a group's.
+for _base in BASES.values():
+    _base.whole_groups = None
+dapo.whole_groups = _dapo_whole_groups
+
 # TRL's loss_type of each base (gspo is TRL's grpo at importance_sampling_level='sequence').
 TRL_LOSS_TYPES = {name: "grpo" if name == "gspo" else name for name in BASES}

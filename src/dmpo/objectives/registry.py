@@ -5,6 +5,21 @@ parameters carry the defaults. A preset is the same function under another name 
 defaults (``dmpo-ce`` = ``dmpo`` with ``divergence="ce"``). A function that passes ``**kwargs``
 on to an inner objective (``dmpo`` to its base surrogate) lists those names, with their
 defaults, in its ``forwarded_params`` attribute; they count as its own parameters.
+
+Whether an objective may be computed on part of a group (an engine that splits a group's
+completions over micro-batches or processes, as TRL does when the per-device batch is smaller
+than the group) is marked on the function by a ``whole_groups`` attribute, read through
+:meth:`ObjectiveSpec.needs_whole_groups`:
+
+- ``None``: never needs whole groups. Given ``batch.advantages`` (computed by the engine where
+  whole groups exist) every quantity it computes is per completion, or over the batch's tokens
+  as a whole (normalisers, covariances, quantiles), never per group; so the micro-batches of a
+  split group train exactly as micro-batches of whole groups would.
+- a string: always needs them; the string says why.
+- a function ``params -> str | None``: it depends on the parameters (dapo's
+  ``dynamic_sampling``, gpg's ``alpha_scaling``, DMPO's ``dm_form`` and base).
+
+An objective without the attribute needs whole groups (the safe default).
 """
 
 from __future__ import annotations
@@ -54,6 +69,11 @@ class ObjectiveSpec:
         out.update(self.defaults)
         return out
 
+    def needs_whole_groups(self, **params: Any) -> str | None:
+        """Why this objective, with ``params`` (over its defaults), must see whole groups in
+        every batch; None when a batch may hold part of a group (module docstring)."""
+        return whole_groups_reason(self.fn, {**self.params, **params}, self.name)
+
     def __call__(self, batch: Any, **params: Any) -> ObjectiveOutput:
         valid = self.params
         unknown = sorted(set(params) - set(valid))
@@ -69,6 +89,19 @@ class ObjectiveSpec:
 
 
 _REGISTRY: dict[str, ObjectiveSpec] = {}
+_UNMARKED = object()
+
+
+def whole_groups_reason(
+    fn: Callable[..., ObjectiveOutput], params: dict[str, Any], name: str | None = None
+) -> str | None:
+    """``fn``'s ``whole_groups`` mark evaluated at ``params`` (see the module docstring)."""
+    rule = getattr(fn, "whole_groups", _UNMARKED)
+    if rule is _UNMARKED:
+        return f"objective {name or fn.__name__!r} is not marked as computable on part of a group"
+    if callable(rule):
+        return rule(params)
+    return rule
 
 
 def register(

@@ -139,7 +139,9 @@ class TrainSettings:
               "cached on first use)")
     max_steps: int = option(100, "optimiser steps")
     num_generations: int = option(8, "group size G: completions per prompt")
-    per_device_batch: int = option(32, "completions per device and micro-batch (a multiple of G)")
+    per_device_batch: int = option(
+        32, "completions per device and micro-batch (a multiple of G keeps groups whole; fewer split "
+            "groups over micro-batches, for the objectives that allow it)")
     learning_rate: float = option(2e-4, "peak learning rate (constant after warm-up)")
     seed: int = option(0, "seed of sampling, shuffling and initialisation")
     output_dir: str = option("runs/train", "checkpoints, final model, history.json")

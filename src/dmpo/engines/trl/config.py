@@ -46,6 +46,20 @@ Parameters reach the objective from three places, each parameter from exactly on
    ``entropy_coef_max``, ``entropy_coef_delta``, ``entropy_target``), whose state is kept and
    checkpointed as TRL keeps it.
 
+How micro-batches hold groups (``group_split``, default ``"auto"``, resolved in the config):
+
+- ``"whole"`` (what ``"auto"`` picks when ``per_device_train_batch_size`` is a multiple of
+  ``num_generations``): every micro-batch holds whole groups; any objective trains.
+- ``"rows"`` (what ``"auto"`` picks otherwise, e.g. 2 completions per device with G = 8): rows are
+  shuffled and split as TRL splits them, so a group straddles micro-batches and processes
+  (the generation batch, per_device × processes × steps_per_generation rows, holds whole
+  groups). The objective trains from TRL's advantages, computed over whole groups; an objective
+  with a DM term (DMPO family) takes it in the coefficient form, c_k = ∂L_DM/∂φ_k over the whole
+  generation batch of all processes, recomputed whenever the policy has moved. An objective
+  that needs whole groups inside its loss (``ObjectiveSpec.needs_whole_groups``: disco, brain,
+  passk, gpg with ``alpha_scaling``, dapo with ``dynamic_sampling``) is refused with the reason.
+- ``"coefficient"``: ``"rows"`` for an objective with a DM term only (an error otherwise).
+
 On a CPU pass ``use_cpu=True, bf16=False, gradient_checkpointing=False`` (TRL defaults
 ``bf16=True`` and ``gradient_checkpointing=True``), or build with :meth:`for_cpu`. Nothing else
 about TRL's defaults changes (its learning rate is 1e-6). ``use_vllm`` and the other vLLM options
@@ -67,7 +81,7 @@ from dmpo import objectives
 from dmpo.errors import DmpoError
 from dmpo.objectives.policy_gradient import BASES, IMPORTANCE_SAMPLING_LEVELS, TRL_LOSS_TYPES
 
-GROUP_SPLITS = ("whole", "coefficient")
+GROUP_SPLITS = ("auto", "whole", "rows", "coefficient")
 
 # GRPOConfig field -> objective parameter of the same meaning.
 SHARED_FIELDS: dict[str, str] = {
@@ -122,8 +136,9 @@ class GroupObjectiveConfig(GRPOConfig):
     own defaults; ``loss_type``, if set, must agree (for DMPO it picks the base surrogate). See
     the module docstring for how fields map onto objective parameters. Built configs are
     validated: an unknown objective or parameter, a contradiction between ``objective`` and
-    ``loss_type``, a per-device batch that is not a multiple of ``num_generations``, or a loss
-    option the objective does not use raises ``DmpoError``.
+    ``loss_type``, a generation batch that does not hold whole groups, a per-device batch that is
+    not a multiple of ``num_generations`` for an objective that needs whole groups (or with
+    ``group_split="whole"``), or a loss option the objective does not use raises ``DmpoError``.
     """
 
     _VALID_DICT_FIELDS: ClassVar[list[str]] = [*GRPOConfig._VALID_DICT_FIELDS, "objective_kwargs"]
@@ -153,13 +168,17 @@ class GroupObjectiveConfig(GRPOConfig):
         },
     )
     group_split: str = field(
-        default="whole",
+        default="auto",
         metadata={
-            "help": "How the loss sees groups. 'whole' (default): every micro-batch holds whole groups "
-            "(group-aware shuffle and split; per_device_train_batch_size a multiple of num_generations). "
-            "'coefficient' (DMPO family only): rows may be split anywhere; the DM term enters as "
-            "Σ sg[c_k]·φ_k with c_k computed at sampling time over whole groups, exact while on-policy "
-            "(num_iterations=1, gradient_accumulation_steps a multiple of steps_per_generation)."
+            "help": "How micro-batches hold groups. 'auto' (default): 'whole' when "
+            "per_device_train_batch_size is a multiple of num_generations, else 'rows'; the config "
+            "then shows the choice. 'whole': every micro-batch holds whole groups (group-aware shuffle "
+            "and split). 'rows': rows are shuffled and split as in TRL, so a group may straddle "
+            "micro-batches and processes; the objective trains from TRL's advantages (computed over "
+            "whole groups) and a DM term from coefficients c_k = ∂L_DM/∂φ_k computed over the whole "
+            "generation batch, recomputed whenever the policy has moved; objectives that need whole "
+            "groups (disco, brain, passk, gpg with alpha_scaling, dapo with dynamic_sampling) are "
+            "refused. 'coefficient': 'rows' for an objective with a DM term (DMPO family)."
         },
     )
     max_nonfinite_steps: int = field(
@@ -179,9 +198,26 @@ class GroupObjectiveConfig(GRPOConfig):
         },
     )
     def __post_init__(self) -> None:
+        if self.group_split not in GROUP_SPLITS:
+            raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
+        chosen = self.group_split == "auto"
+        if chosen:
+            whole = self.per_device_train_batch_size % self.num_generations == 0
+            self.group_split = "whole" if whole else "rows"
         if self.group_split == "whole":
             self._check_whole_groups()  # before TRL's own, less specific, divisibility check
-        super().__post_init__()
+        try:
+            super().__post_init__()
+        except ValueError as exc:
+            if "must be divisible by num_generations" not in str(exc):
+                raise
+            raise DmpoError(
+                f"{exc} A generation batch (per_device_train_batch_size × processes × "
+                "steps_per_generation completions) must hold whole groups: make "
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) a multiple of "
+                f"num_generations ({self.num_generations}), or raise gradient_accumulation_steps "
+                "(or steps_per_generation)"
+            ) from None
         self.objective_kwargs = dict(self.objective_kwargs or {})
         self._resolve_objective()
         spec = _group_objective(self.objective_name)
@@ -191,8 +227,6 @@ class GroupObjectiveConfig(GRPOConfig):
             raise DmpoError(f"max_nonfinite_steps must be at least 1, got {self.max_nonfinite_steps}")
         if not math.isfinite(self.learning_rate) or self.learning_rate < 0:
             raise DmpoError(f"learning_rate must be a finite number ≥ 0, got {self.learning_rate}")
-        if self.group_split not in GROUP_SPLITS:
-            raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
         self._check_coefficient_form(spec)
         self._sync_shared_fields(spec)
         self._check_entropy_options(spec)
@@ -200,8 +234,8 @@ class GroupObjectiveConfig(GRPOConfig):
         if self.objective_name == "passk" and k is not None and k > self.num_generations:
             raise DmpoError(f"passk: k ({k}) must not exceed the group size num_generations "
                             f"({self.num_generations})")
-        if self.group_split == "coefficient" or spec.params.get("dm_form") == "coefficient":
-            self._check_on_policy()
+        if self.group_split != "whole":
+            self._check_split_groups(spec, chosen)
 
     @property
     def objective_name(self) -> str:
@@ -327,7 +361,7 @@ class GroupObjectiveConfig(GRPOConfig):
             dm_objectives = [n for n in objectives.names("group") if "dm_form" in objectives.get(n).params]
             raise DmpoError(
                 f"group_split='coefficient' needs an objective with a distribution-matching term "
-                f"({dm_objectives}); {spec.name!r} has none: use group_split='whole'"
+                f"({dm_objectives}); {spec.name!r} has none: use group_split='rows' (or 'auto')"
             )
 
     def _shared_value(self, name: str) -> Any:
@@ -364,8 +398,8 @@ class GroupObjectiveConfig(GRPOConfig):
             raise DmpoError(
                 f"per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple "
                 f"of num_generations ({self.num_generations}) so that every micro-batch holds whole "
-                "groups (it counts completions, not prompts); or use group_split='coefficient' "
-                "with a DMPO objective"
+                "groups (it counts completions, not prompts); or leave group_split='auto', which "
+                "splits groups over micro-batches for the objectives that allow it"
             )
         num_eval = self.num_generations_eval or self.num_generations
         if self.eval_strategy not in ("no", None) and self.per_device_eval_batch_size % num_eval != 0:
@@ -374,14 +408,27 @@ class GroupObjectiveConfig(GRPOConfig):
                 f"of the evaluation group size ({num_eval})"
             )
 
-    def _check_on_policy(self) -> None:
-        if self.num_iterations != 1 or self.gradient_accumulation_steps % self.steps_per_generation != 0:
+    def _check_split_groups(self, spec: objectives.ObjectiveSpec, chosen: bool) -> None:
+        """Groups may straddle micro-batches: refuse an objective that needs them whole."""
+        params = self.objective_params()
+        if "dm_form" in spec.params:
+            params["dm_form"] = "coefficient"  # the trainer's form on split groups
+        reason = spec.needs_whole_groups(**params)
+        if reason is None:
+            return
+        if chosen:
             raise DmpoError(
-                "the coefficient form of the DM term (group_split='coefficient', or the dmpo-coef "
-                "objective) is exact only on-policy: set num_iterations=1 (got "
-                f"{self.num_iterations}) and gradient_accumulation_steps ({self.gradient_accumulation_steps}) "
-                f"to a multiple of steps_per_generation ({self.steps_per_generation})"
+                f"per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple "
+                f"of num_generations ({self.num_generations}) for objective {spec.name!r}, which needs "
+                f"whole groups in every micro-batch: {reason}. Raise gradient_accumulation_steps "
+                "(or steps_per_generation) for a larger batch per optimiser step"
             )
+        raise DmpoError(
+            f"objective {spec.name!r}, which needs whole groups in every micro-batch: {reason}, "
+            f"cannot train with group_split={self.group_split!r}, which lets a group straddle "
+            "micro-batches; use group_split='whole' (or 'auto') with per_device_train_batch_size a "
+            "multiple of num_generations"
+        )
 
 
 def _group_objective(name: str) -> objectives.ObjectiveSpec:

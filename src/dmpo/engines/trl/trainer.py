@@ -21,16 +21,35 @@ What changes:
 - Raw rewards and group ids are attached to each generation batch
   (``_calculate_rewards`` keeps the gathered rewards, ``_generate_and_score_completions`` slices
   this process's rows, which are still in group order there).
-- Group integrity (``group_split="whole"``, the default). TRL's ``RepeatSampler`` emits a
-  prompt's G completions consecutively, and accelerate hands each process a contiguous block of
-  ``per_device_train_batch_size × steps_per_generation`` rows; with the per-device batch a
-  multiple of G (the config enforces it) every block holds whole groups, so no group straddles
-  processes. TRL then shuffles rows and cuts the block into ``steps_per_generation``
-  micro-batches, which scatters groups; ``_prepare_inputs`` here shuffles whole groups instead,
-  so every micro-batch holds whole groups.
-- ``group_split="coefficient"`` (DMPO family): rows are shuffled and split as in TRL; the DM term's
-  per-completion coefficients c_k = ∂L_DM/∂φ_k are computed at sampling time over the whole
-  global batch (φ gathered across processes) and enter the loss as Σ sg[c_k]·φ_k.
+- Groups and micro-batches (``group_split``; the config resolves ``"auto"``). TRL's
+  ``RepeatSampler`` emits a prompt's G completions consecutively, and accelerate hands each
+  process a contiguous block of ``per_device_train_batch_size × steps_per_generation`` rows.
+  ``"whole"`` (per-device batch a multiple of G): every block holds whole groups, so no group
+  straddles processes; TRL would shuffle rows and cut the block into ``steps_per_generation``
+  micro-batches, scattering groups, so ``_prepare_inputs`` here shuffles whole groups instead
+  and every micro-batch holds whole groups.
+  ``"rows"`` (per-device batch smaller than, or not a multiple of, G): rows are shuffled and
+  split as in TRL and groups straddle micro-batches and processes. The objectives allowed there
+  need no group inside the loss: they train from TRL's advantages (computed over the whole
+  generation batch, where groups are whole), which is TRL's own computation for its loss types.
+- The DM term on split groups (and always with ``dm_form="coefficient"``, the dmpo-coef preset):
+  per-completion coefficients c_k = ∂L_DM/∂φ_k over the whole generation batch of all
+  processes (φ gathered; ``dm_term``) enter the loss as Σ sg[c_k]·φ_k, scaled so that the
+  micro-batches' DM gradients add up to ∇L_DM of the generation batch. They are computed at
+  sampling time (from TRL's old log-probs when it has them, else one no-grad forward pass) and
+  recomputed at the first micro-batch after every optimiser step that did not generate
+  (``num_iterations > 1``; ``steps_per_generation`` > ``gradient_accumulation_steps``): one
+  no-grad forward pass over this process's rows of the generation batch, gathered, ``dm_term``
+  again. So the coefficients always hold the policy being trained: with
+  ``gradient_accumulation_steps`` a multiple of ``steps_per_generation`` (each optimiser step
+  covers whole generation batches; TRL's default is equality) the DM gradient of every step is
+  exactly that of whole groups, at any ``num_iterations``; with more micro-batches per generation
+  than per step, each step gets its rows' share of the exact
+  gradient at its own policy, scaled by steps_per_generation / gradient_accumulation_steps (an
+  unbiased estimate, the same subsampling TRL applies to its loss; equal to the whole-group form
+  when a step's rows are whole groups). Cost: one extra no-grad forward pass over the
+  generation batch per recomputation, none with ``num_iterations=1`` and
+  ``steps_per_generation = gradient_accumulation_steps`` (TRL's default).
 - Every reward function is wrapped by :func:`~dmpo.engines.trl.rewards.safe_reward`: one that
   raises or runs past ``reward_timeout`` costs the completions concerned their reward.
 
@@ -162,11 +181,13 @@ class GroupObjectiveTrainer(GRPOTrainer):
         self._step_seed = "seed" in self.group_objective.params and "seed" not in args.objective_kwargs
         # Whole groups per micro-batch, unless the config lets rows split anywhere.
         self._whole_groups = args.group_split == "whole"
-        # DM coefficients from sampling time: needed when groups split, or asked for by the
-        # objective itself (the dmpo-coef preset).
-        self._coefficient_form = (
-            not self._whole_groups or self.group_objective.params.get("dm_form") == "coefficient"
+        # DM coefficients over the whole generation batch: needed when groups split, or asked for
+        # by the objective itself (the dmpo-coef preset); only for objectives with a DM term.
+        self._coefficient_form = "dm_form" in self.group_objective.params and (
+            not self._whole_groups or self.group_objective.params["dm_form"] == "coefficient"
         )
+        # The global step at which the buffered coefficients were computed (the policy they hold).
+        self._dm_coefficients_step: int | None = None
         self._gathered_rewards_per_func: torch.Tensor | None = None
         self._nonfinite_in_a_row = 0
         self.nonfinite_skipped = 0
@@ -261,40 +282,94 @@ class GroupObjectiveTrainer(GRPOTrainer):
     ) -> torch.Tensor:
         """c_k = ∂L_DM/∂φ_k at sampling time over the whole global batch; this process's rows.
 
-        Scaled by processes × steps_per_generation in training, which undoes the division of each
-        micro-batch loss by the accumulation steps and the averaging of gradients over processes,
-        so that the summed gradient of the DM term is that of L_DM over the generation batch.
-        """
-        mask = output["completion_mask"]
-        if "tool_mask" in output:
-            mask = mask * output["tool_mask"]
+        φ from TRL's sampling-time log-probs when it computed them, else one no-grad forward
+        pass over this process's rows."""
         old_logps = output.get("old_per_token_logps")
         if old_logps is None:
-            input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
-            attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
             batch_size = (
                 self.args.per_device_train_batch_size if mode == "train" else self.args.per_device_eval_batch_size
             )
-            with torch.no_grad():
-                old_logps, _, _ = self._get_per_token_logps_and_entropies(
-                    self.model,
-                    input_ids,
-                    attention_mask,
-                    output["completion_ids"].size(1),
-                    batch_size=batch_size,
-                    **{k: output[k] for k in _MULTIMODAL_KEYS if k in output},
-                )
-        params = self.group_objective_params
-        phi = sequence_logps(old_logps.float(), mask.float(), average=params["length_normalize"])
+            phi = self._sequence_phi(output, batch_size)
+        else:
+            phi = sequence_logps(old_logps.float(), _loss_mask(output).float(),
+                                 average=self.group_objective_params["length_normalize"])
         all_phi = self.accelerator.gather(phi.detach())
         all_advantages = self.accelerator.gather(output["advantages"].float())
-        term = dm_term(all_phi, all_rewards.to(all_phi.device), all_group_ids.to(all_phi.device),
-                       advantages=all_advantages, **dm_term_params(params))
+        if mode == "train":
+            self._dm_coefficients_step = self.state.global_step
+        return self._global_dm_coefficients(all_phi, all_rewards, all_group_ids, all_advantages, local, mode)
+
+    def _refresh_dm_coefficients(self) -> None:
+        """Recompute the DM coefficients of every buffered row at the current policy.
+
+        Called at the first micro-batch after an optimiser step that did not generate (the
+        second and later iterations over a generation batch, ``num_iterations > 1``, and the
+        later optimiser steps of a generation batch, ``steps_per_generation`` >
+        ``gradient_accumulation_steps``): φ of this process's rows of the generation batch by one
+        no-grad forward pass per micro-batch, gathered over processes; ``dm_term`` over the whole
+        generation batch; each micro-batch gets its rows' new c_k, those of L_DM over the whole
+        generation batch at the policy of this moment (module docstring: what is exact when).
+        """
+        batches = self._buffered_inputs
+        phi = torch.cat([self._sequence_phi(b, self.args.per_device_train_batch_size) for b in batches])
+
+        def gathered(key: str) -> torch.Tensor:
+            return self.accelerator.gather(torch.cat([b[key] for b in batches]))
+
+        rows = phi.numel()
+        local = slice(self.accelerator.process_index * rows, (self.accelerator.process_index + 1) * rows)
+        coefficients = self._global_dm_coefficients(
+            self.accelerator.gather(phi), gathered("rewards"), gathered("group_ids"),
+            gathered("advantages").float(), local, "train",
+        )  # fmt: skip
+        start = 0
+        for batch in batches:
+            size = batch["completion_ids"].size(0)
+            batch["dm_coefficients"] = coefficients[start : start + size]
+            start += size
+        self._dm_coefficients_step = self.state.global_step
+
+    def _sequence_phi(self, inputs: dict[str, Any], batch_size: int) -> torch.Tensor:
+        """φ_k (the DM term's sequence score) of ``inputs``' rows at the current policy: [rows],
+        one no-grad forward pass (TRL's, in chunks of ``batch_size`` rows)."""
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        with torch.no_grad():
+            logps, _, _ = self._get_per_token_logps_and_entropies(
+                self.model,
+                input_ids,
+                attention_mask,
+                inputs["completion_ids"].size(1),
+                batch_size=batch_size,
+                **{k: inputs[k] for k in _MULTIMODAL_KEYS if inputs.get(k) is not None},
+            )
+        average = self.group_objective_params["length_normalize"]
+        return sequence_logps(logps.float(), _loss_mask(inputs).float(), average=average)
+
+    def _global_dm_coefficients(
+        self,
+        all_phi: torch.Tensor,
+        all_rewards: torch.Tensor,
+        all_group_ids: torch.Tensor,
+        all_advantages: torch.Tensor,
+        local: slice,
+        mode: str,
+    ) -> torch.Tensor:
+        """``dm_term`` over the rows of every process (whole groups); this process's c_k, logged
+        diagnostics.
+
+        Scaled by processes × steps_per_generation in training, which undoes the division of each
+        micro-batch loss by the accumulation steps and the averaging of gradients over processes,
+        so that the summed gradient of the DM term over the generation batch's micro-batches is
+        that of L_DM over the generation batch.
+        """
+        device = all_phi.device
+        term = dm_term(all_phi, all_rewards.to(device), all_group_ids.to(device),
+                       advantages=all_advantages.to(device), **dm_term_params(self.group_objective_params))
         for name, value in term.diagnostics.items():
             self._metrics[mode][name].append(value.item())
-        coefficients = term.coefficients
         scale = self.accelerator.num_processes * self.args.steps_per_generation if mode == "train" else 1
-        return (coefficients[local] * scale).to(mask.device)
+        return term.coefficients[local] * scale
 
     # ---- group-aware batching ---------------------------------------------------------------
     @profiling_decorator
@@ -312,6 +387,8 @@ class GroupObjectiveTrainer(GRPOTrainer):
                 batch = shuffle_sequence_dict(batch)
             micro_batches = split_tensor_dict(batch, self.args.steps_per_generation)
             self._buffered_inputs = [unsplit_pixel_values_by_grid(b) for b in micro_batches]
+        elif self._coefficient_form and self._dm_coefficients_step != self.state.global_step:
+            self._refresh_dm_coefficients()  # the policy moved since they were computed
         return self._buffered_inputs[self._step % self.args.steps_per_generation]
 
     # ---- the loss ---------------------------------------------------------------------------
@@ -501,6 +578,12 @@ class _NonFiniteGuard(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.trainer._skip_nonfinite_update(self.trainer.model)
         return control
+
+
+def _loss_mask(inputs: dict[str, Any]) -> torch.Tensor:
+    """The tokens the loss sees: the completion mask, times TRL's tool mask when there is one."""
+    mask = inputs["completion_mask"]
+    return mask if inputs.get("tool_mask") is None else mask * inputs["tool_mask"]
 
 
 def _check_dataset(dataset: Any, name: str, *, needs_prompt: bool) -> None:
