@@ -14,12 +14,13 @@ installed). Needs the ``trl`` extra: ``pip install 'dmpo[trl]'``.
 """
 
 from dmpo.engines.trl.config import DMPOConfig, GroupObjectiveConfig
-from dmpo.engines.trl.data import build_npbench_dataset
+from dmpo.engines.trl.data import build_npbench_dataset, build_source_dataset
 from dmpo.engines.trl.rewards import (
     FAILURE_REWARD,
     RewardTimeout,
     call_with_timeout,
     make_npbench_reward,
+    make_source_reward,
     npbench_reward,
     safe_reward,
 )
@@ -33,8 +34,10 @@ __all__ = [
     "GroupObjectiveTrainer",
     "RewardTimeout",
     "build_npbench_dataset",
+    "build_source_dataset",
     "call_with_timeout",
     "make_npbench_reward",
+    "make_source_reward",
     "npbench_reward",
     "safe_reward",
     "shuffle_whole_groups",
