@@ -209,10 +209,6 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     output_dir(settings.output_dir, "output_dir")
     config = build_config(settings, progress=progress)
     resume = find_resume_checkpoint(settings.resume, settings.output_dir)
-    model_path = settings.model or str(ensure_default_model(progress=progress))
-    model, tokenizer = load_model_and_tokenizer(model_path)
-    if settings.chat:
-        require_chat_template(tokenizer, model_path)
     prompts = {"prompt_style": settings.prompt_style, "chat": settings.chat,
                "system_prompt": settings.system_prompt}
     skipped: dict[str, dict[str, str]] = {}
@@ -228,6 +224,11 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
         skipped = {source.name: source.skipped for source in sources if source.skipped}
         for line in describe_skipped(sources):
             print(f"dmpo: {line}", flush=True)
+    # The data first: a bad file is an error before the model is built or loaded.
+    model_path = settings.model or str(ensure_default_model(progress=progress))
+    model, tokenizer = load_model_and_tokenizer(model_path)
+    if settings.chat:
+        require_chat_template(tokenizer, model_path)
     trainer = DMPOTrainer(model, reward_funcs=reward, args=config,
                           train_dataset=dataset, processing_class=tokenizer)
     set_progress(trainer, progress, desc or f"train {settings.objective}", PROGRESS_METRICS)

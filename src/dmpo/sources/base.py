@@ -9,12 +9,17 @@ package, which keeps the two core packages independent.
 
 Splits: a generated source makes item ``seed`` the same on every machine; the caller picks the
 seeds (``dmpo.npbench.splits``: RL prompts from 100,000, held-out evaluation from 1,000,000), so
-train and held-out items never share a seed. A file source has no seeds: it is used as given
-(train on one file, evaluate on another).
+train and held-out items never share a seed. Math and reasoning-gym problems come from small
+spaces where two seeds can draw the same question, so their sources also split the *questions*:
+a question belongs to the held-out side when a hash of its text falls in one quarter
+(:func:`heldout_question`); seeds from ``HELDOUT_SEED_START`` take only such questions, lower
+seeds only the others, so no held-out question is ever a training question. A file source has
+no seeds: it is used as given (train on one file, evaluate on another).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +30,21 @@ from dmpo.errors import DmpoError
 # Reward of a well-formed final answer, as in NP-Bench (``dmpo.npbench.base.FORMAT_REWARD``).
 FORMAT_REWARD = 0.1
 PROMPT_STYLES: tuple[str, ...] = ("compact", "nl")
+# First seed of held-out items: ``dmpo.npbench.splits.EVAL_SEED_START`` (a test checks they agree;
+# this package does not import NP-Bench).
+HELDOUT_SEED_START = 1_000_000
+HELDOUT_SHARE = 4  # one question in HELDOUT_SHARE is on the held-out side
+
+
+def heldout_question(question: str) -> bool:
+    """Whether a question is on the held-out side of the split (a hash of its text)."""
+    return hashlib.sha256(question.encode("utf-8")).digest()[0] % HELDOUT_SHARE == 0
+
+
+def fits_split(seed: int, question: str) -> bool:
+    """Whether item ``seed`` may hold ``question``: held-out seeds take held-out questions only,
+    other seeds the other questions only."""
+    return heldout_question(question) == (seed >= HELDOUT_SEED_START)
 
 
 @runtime_checkable

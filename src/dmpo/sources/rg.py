@@ -8,8 +8,10 @@ Item ``seed`` is ``create_dataset(NAME, seed=seed, size=1, **config)[0]``: the s
 machine and for every caller, and its id (``countdown-1000003``) names it completely, so
 ``dmpo bench score rg:countdown PREDICTIONS`` rebuilds the items from the predictions' ids.
 Callers take seeds from ``dmpo.npbench.splits`` (RL prompts from 100,000, held-out items from
-1,000,000): train and held-out items never share a seed. A seed whose generation fails is
-skipped and counted (``source.skipped``), and the next seed is used.
+1,000,000), and the questions are split too (``dmpo.sources.base.fits_split``): a seed whose
+question belongs to the other side is not an item and is passed over, so train and held-out
+sets share neither seeds nor questions (a held-out set costs about 4 generations per item). A
+seed whose generation fails is skipped and counted (``source.skipped``), and the next is used.
 
 Answer: the last ``<answer>...</answer>`` (reasoning-gym's own convention; the only way to give
 an answer of several lines), ``\\boxed{...}``, or the rest of the line after ``Answer:``;
@@ -31,7 +33,7 @@ import math
 from typing import Any
 
 from dmpo.errors import DmpoError
-from dmpo.sources.base import Item, Verdict, check_style, split_spec
+from dmpo.sources.base import Item, Verdict, check_style, fits_split, split_spec
 from dmpo.sources.extract import final_answer, too_costly
 from dmpo.sources.timeouts import call_with_timeout
 
@@ -115,11 +117,14 @@ class ReasoningGymSource:
             self._datasets[seed] = dataset
         return self._datasets[seed], self._entries[seed]
 
-    def _item(self, seed: int) -> Item:
+    def _item(self, seed: int) -> Item | None:
+        """Item ``seed``, or None when its question belongs to the other side of the split."""
         _, entry = self._entry(seed)
+        question = str(entry["question"])
+        if not fits_split(seed, question):
+            return None
         answer = entry.get("answer")
-        return Item(self.name, f"{self.task}-{seed}", str(entry["question"]),
-                    answer if isinstance(answer, str) else None, seed)
+        return Item(self.name, f"{self.task}-{seed}", question, answer if isinstance(answer, str) else None, seed)
 
     def items(self, start: int = 0, count: int | None = None) -> list[Item]:
         if count is None or count < 1:
@@ -127,8 +132,13 @@ class ReasoningGymSource:
         items: list[Item] = []
         seed = start
         while len(items) < count:
+            if seed - start > 50 * count + 1_000:
+                raise DmpoError(f"{self.name}: found only {len(items)} of {count} items in seeds "
+                                f"{start}..{seed - 1}; its configuration yields too few distinct questions")
             try:
-                items.append(self._item(seed))
+                item = self._item(seed)
+                if item is not None:
+                    items.append(item)
             except DmpoError:
                 raise
             except Exception as exc:  # the task's generator failed for this seed
@@ -144,9 +154,13 @@ class ReasoningGymSource:
         if task != self.task or not seed.isdigit():
             raise DmpoError(f"{self.name}: item ids look like '{self.task}-<seed>', got {item_id!r}")
         try:
-            return self._item(int(seed))
+            item = self._item(int(seed))
         except Exception as exc:
             raise DmpoError(f"{self.name}: cannot generate item {item_id!r}: {exc}") from None
+        if item is None:
+            raise DmpoError(f"{self.name}: seed {seed} is not an item (its question belongs to the other "
+                            "side of the train / held-out split)")
+        return item
 
     def item_from_json(self, text: str) -> Item:
         item = Item.from_json(text)

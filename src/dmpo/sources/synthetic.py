@@ -7,8 +7,10 @@ Three kinds, drawn with equal probability (or one, with ``math:synthetic?kind=fr
 - ``linear``: ``a·x + b = c`` (or ``a·x + b = c·x + d``), solved for x (an integer or a fraction).
 
 Every answer is computed with :class:`fractions.Fraction` and written as an integer or ``p/q``.
-Problem ``seed`` is the same on every machine (its own ``random.Random``), so seed ranges give
-disjoint train and held-out sets (``dmpo.npbench.splits``).
+Problem ``seed`` is the same on every machine (its own ``random.Random``). Seeds from
+``HELDOUT_SEED_START`` (``dmpo.npbench.splits.EVAL_SEED_START``) draw until they get a held-out
+question, other seeds until they get another one (``dmpo.sources.base.fits_split``), so the
+held-out problems are disjoint from the training problems, not only their seeds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 from fractions import Fraction
 
 from dmpo.errors import DmpoError
+from dmpo.sources.base import fits_split
 
 KINDS: tuple[str, ...] = ("arithmetic", "fractions", "linear")
 
@@ -31,9 +34,11 @@ def problem(seed: int, kind: str = "mixed") -> tuple[str, str, str]:
     if kind != "mixed" and kind not in KINDS:
         raise DmpoError(f"math:synthetic kind must be one of {['mixed', *KINDS]}, got {kind!r}")
     rng = random.Random(f"dmpo/math-synthetic/{kind}/{seed}")
-    chosen = rng.choice(KINDS) if kind == "mixed" else kind
-    question, answer = _MAKERS[chosen](rng)
-    return question, fraction_text(answer), chosen
+    while True:  # on average 4/3 draws (train) or 4 (held out)
+        chosen = rng.choice(KINDS) if kind == "mixed" else kind
+        question, answer = _MAKERS[chosen](rng)
+        if fits_split(seed, question):
+            return question, fraction_text(answer), chosen
 
 
 def _arithmetic(rng: random.Random) -> tuple[str, Fraction]:
