@@ -92,6 +92,7 @@ def test_prompts(countdown):
         ("rg:no_such_task", "unknown reasoning-gym task 'no_such_task'"),
         ("rg:countdown?colour=red", r"countdown's config has no field\(s\) \['colour'\]"),
         ("rg:countdown?min_numbers=1", "invalid config for countdown"),
+        ("rg:graph_color?max_num_vertices=6", "graph_color generates no item with this config"),
     ],
 )
 def test_clear_errors(spec, message):

@@ -100,6 +100,15 @@ class ReasoningGymSource:
             self._create(task, seed=0, size=1, **self.config)
         except (AssertionError, TypeError, ValueError) as exc:
             raise DmpoError(f"{spec!r}: invalid config for {task}: {exc}") from None
+        errors = []
+        for seed in range(5):  # a config its validation passes may still generate nothing
+            try:
+                self._entry(seed)
+                break
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        else:
+            raise DmpoError(f"{spec!r}: {task} generates no item with this config ({errors[-1][:200]})")
 
     @property
     def skipped(self) -> dict[str, str]:

@@ -8,6 +8,11 @@
                           train_dataset=build_npbench_dataset(["knapsack"], difficulty="tiny"))
     trainer.train()
 
+Other task sources (math files and ``math:synthetic`` judged by math-verify, reasoning-gym tasks;
+``dmpo.sources``): ``build_source_dataset(sources)`` and ``make_source_reward(sources)``, with the
+same failure policy as the NP-Bench reward. ``chat=True`` makes the prompts conversations, which
+TRL renders with the tokenizer's chat template.
+
 Runs unchanged under ``accelerate launch`` (several processes, DeepSpeed, FSDP), with PEFT
 (``peft_config=LoraConfig(...)``) and with TRL's vLLM options (``use_vllm=True``, when vLLM is
 installed). Needs the ``trl`` extra: ``pip install 'dmpo[trl]'``.
