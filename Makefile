@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[trl,dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[trl,dev,sources]"
 	touch $(STAMP)
 
 setup: $(STAMP)

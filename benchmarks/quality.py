@@ -97,6 +97,8 @@ IMPLICIT: dict[str, Any] = {
     "model": None, "objective_params": {}, "train.num_prompts": 512, "train.temperature": 1.0,
     "train.logging_steps": 1, "train.trainer": {}, "evaluation.eval_seed": EVAL_SEED_START,
     "evaluation.top_p": 1.0, "evaluation.prompt_style": "compact",
+    "train.prompt_style": "compact", "train.chat": False, "train.system_prompt": None,
+    "evaluation.chat": False, "evaluation.system_prompt": None,
 }
 # Fields set per run (objective, seed, paths) or taken from the training settings, not hashed.
 NOT_HASHED = {

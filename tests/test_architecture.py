@@ -1,6 +1,6 @@
 """The layers of ``dmpo`` and the one direction its imports may point (docs/architecture.md):
 
-    core:      errors ← objectives, npbench, models, paths  (the maths, the problems, the models)
+    core:      errors ← objectives, npbench, sources, models, paths  (the maths, the problems, the models)
     adapters:  engines, evaluation                        (import the core only)
     pipeline:  pipeline                                   (composes core, engines, evaluation)
     front:     cli                                        (imports anything below)
@@ -22,6 +22,7 @@ LAYER = {
     "paths": 1,
     "objectives": 1,
     "npbench": 1,
+    "sources": 1,
     "models": 1,
     "engines": 2,
     "evaluation": 2,

@@ -52,8 +52,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="output file (jsonl, overwritten if it exists) or folder (hf)")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("score", help="score predictions against instances")
-    p.add_argument("data", help="instances: our JSONL, the public JSON, or a datasets folder")
+    p = sub.add_parser("score", help="score predictions against instances (NP-Bench, math, reasoning-gym)")
+    p.add_argument("data", help="instances: our JSONL, the public JSON, or a datasets folder; or a task "
+                                "source: math:FILE, math:synthetic, rg:NAME (items rebuilt from the "
+                                "predictions' ids, e.g. countdown-1000000)")
     p.add_argument("predictions", help="JSONL rows {id, completion|completions} or JSON {id: completion(s)}")
     p.add_argument("--protocol", choices=("text", "vision"), default="text")
     p.add_argument("--cap", action="store_true", help="cap QR at 1 (for heuristic references)")
@@ -162,8 +164,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_source_spec(data: str) -> bool:
+    from dmpo.sources import split_spec
+
+    return not Path(data).exists() and split_spec(data)[0] in ("math", "rg")
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     pass_k = _pass_k(args.pass_k)
+    if _is_source_spec(args.data):
+        return _score_source(args, pass_k)
     data, preds = Path(args.data), Path(args.predictions)
     if args.json_out:
         check_output_file(Path(args.json_out), "--json", inputs=(data, preds))
@@ -205,6 +215,61 @@ def cmd_score(args: argparse.Namespace) -> int:
     if references["unverified"]:
         print(f"{references['unverified']} item(s) scored against an unproved value "
               + ("(--no-solve)" if args.no_solve else "(the solver's time limit ran out)"))
+    if args.json_out:
+        try:
+            Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        except OSError as exc:
+            raise DmpoError(f"cannot write {args.json_out}: {exc.strerror or exc}") from None
+        print(f"summary written to {args.json_out}")
+    return 0
+
+
+def _score_source(args: argparse.Namespace, pass_k: tuple[int, ...]) -> int:
+    """``dmpo bench score math:FILE|math:synthetic|rg:NAME PREDICTIONS``: per-source metrics."""
+    from dmpo.evaluation.sources import format_source_table, score_source_completions
+    from dmpo.pipeline.sources import get_source
+
+    ignored = [flag for flag, given in (("--protocol vision", args.protocol != "text"), ("--cap", args.cap),
+                                        ("--no-solve", args.no_solve), ("--solve-cache", args.solve_cache))
+               if given]
+    if ignored:
+        raise DmpoError(f"{', '.join(ignored)}: only for NP-Bench instance files, not {args.data}")
+    preds = Path(args.predictions)
+    if args.json_out:
+        check_output_file(Path(args.json_out), "--json", inputs=(preds,))
+    source = get_source(args.data)
+    predictions = load_predictions(preds)
+    if not predictions:
+        raise DmpoError(f"{preds} holds no predictions")
+    if source.generated:  # the items are the predictions' ids (seeds)
+        items = {item_id: source.item_for_id(item_id) for item_id in predictions}
+    else:
+        items = {item.id: item for item in source.items()}
+    skipped = [i for i in predictions if i in source.skipped]
+    unknown = [i for i in predictions if i not in items and i not in source.skipped]
+    if unknown:
+        raise DmpoError(f"{len(unknown)} prediction id(s) name no item of {args.data} "
+                        f"(e.g. {unknown[0]!r}; its ids look like {next(iter(items), '?')!r})")
+    samples = max(len(v) for v in predictions.values())
+    short = [(i, len(predictions[i])) for i in items if i in predictions and len(predictions[i]) < max(pass_k)]
+    if short:
+        raise DmpoError(f"pass@{max(pass_k)} needs at least {max(pass_k)} samples per item; "
+                        f"{len(short)} item(s) have fewer (e.g. {short[0][0]!r} has {short[0][1]})")
+    missing = [i for i in items if i not in predictions]
+    pairs = [(source, items[i]) for i in items]
+    completions = [predictions.get(i) or [""] * samples for i in items]
+    ks = {len(c) for c in completions}
+    if len(ks) != 1:
+        raise DmpoError(f"every item needs the same number of samples, got {sorted(ks)}")
+    result = score_source_completions(pairs, completions, [source], pass_k=pass_k)
+    summary = {**result.summary, "missing_predictions": len(missing), "skipped_predictions": len(skipped)}
+    print(format_source_table(summary, title=f"{args.data} ({len(pairs)} items, k={samples})"))
+    if missing:
+        print(f"{len(missing)} item(s) had no prediction and scored 0")
+    if source.skipped:
+        print(f"{len(source.skipped)} item(s) skipped: their gold answer could not be parsed "
+              f"({len(skipped)} of them had predictions, not scored); e.g. "
+              + "; ".join(f"{k}: {v}" for k, v in list(source.skipped.items())[:3]))
     if args.json_out:
         try:
             Path(args.json_out).write_text(json.dumps(summary, indent=2))

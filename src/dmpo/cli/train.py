@@ -1,7 +1,8 @@
-"""``dmpo train``: RL on NP-Bench with any group objective (TRL engine).
+"""``dmpo train``: RL with any group objective (TRL engine) on NP-Bench, math or reasoning-gym tasks.
 
     dmpo train --objective dmpo --max-steps 2 --output-dir runs/x     # offline, built-in model
     dmpo train --config train.yaml --learning-rate 1e-4               # flags override the file
+    dmpo train --tasks math:train.jsonl,rg:countdown --model M --prompt-style nl --chat
 
 Every flag is a field of :class:`dmpo.pipeline.settings.TrainSettings` (and a YAML key).
 """
@@ -16,9 +17,11 @@ from dmpo.pipeline.settings import TrainSettings
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
-        "train", help="RL on NP-Bench with a group objective (DMPO, GRPO, ...)",
-        description="Train with any group objective on NP-Bench prompts through TRL. Every option can "
-                    "also be given in a YAML file (--config, same names); flags override the file.")
+        "train", help="RL with a group objective (DMPO, GRPO, ...) on NP-Bench, math or reasoning-gym",
+        description="Train with any group objective through TRL on NP-Bench prompts, math problems "
+                    "(math:FILE, math:synthetic) or reasoning-gym tasks (rg:NAME); see docs/sources.md. "
+                    "Every option can also be given in a YAML file (--config, same names); flags "
+                    "override the file.")
     p.add_argument("--config", default=None, help="YAML file with any of these options (flags win)")
     add_settings_arguments(p, TrainSettings)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -185,9 +185,11 @@ def format_difference(stat: Mapping[str, Any], digits: int = 1) -> str:
 
 
 def training_summary(history: Sequence[dict[str, Any]], *, tail: float = 0.1) -> dict[str, float]:
-    """Mean of the first and of the last ``tail`` fraction of logged steps, per main metric."""
+    """Mean of the first and of the last ``tail`` fraction of logged steps, per main metric (those
+    logged: NP-Bench's, or the task sources' correct fraction and distinct correct answers)."""
     out: dict[str, float] = {}
-    for key, _ in (*plots.TRAINING_METRICS, ("entropy_q", "")):
+    sources = (("source/correct_frac", ""), ("source/distinct_correct_answers", ""))
+    for key, _ in (*plots.TRAINING_METRICS, *sources, ("entropy_q", "")):
         _, values = plots.series(history, key)
         if values:
             n = max(1, round(len(values) * tail))

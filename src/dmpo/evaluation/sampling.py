@@ -141,11 +141,13 @@ def sample_completions(
     seed: int = 0,
     progress: bool = True,
     desc: str = "sampling",
+    add_special_tokens: bool = True,
 ) -> list[list[str]]:
     """k completions per prompt with ``model.generate`` (greedy when temperature is 0).
 
     Rows are prompt-major (the k samples of a prompt are consecutive) and batched
     ``batch_size`` rows at a time; the sampling is reproducible for a given ``seed``.
+    ``add_special_tokens=False`` for prompts that hold them already (rendered chat templates).
     """
     import torch
 
@@ -170,7 +172,8 @@ def sample_completions(
         with tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress) as bar:
             for start in range(0, len(rows), batch_size):
                 batch = rows[start:start + batch_size]
-                encoded = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left").to(device)
+                encoded = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left",
+                                    add_special_tokens=add_special_tokens).to(device)
                 out = model.generate(
                     **encoded,
                     max_new_tokens=max_new_tokens,
@@ -199,28 +202,57 @@ def evaluate_model(
     keep_completions: bool = False,
     progress: bool = True,
     desc: str = "evaluating",
+    chat: bool = False,
+    system_prompt: str | None = None,
 ) -> EvalResult:
     """Sample k answers per instance from ``model`` (a folder / hub id, or ``(model,
-    tokenizer)``) and score them. The same ``seed`` gives the same samples."""
+    tokenizer)``) and score them. The same ``seed`` gives the same samples. ``chat``: prompts
+    rendered as a conversation by the tokenizer's chat template (:func:`render_prompts`)."""
     if not instances:
         raise DmpoError("nothing to evaluate: the instance set is empty")
-    if isinstance(model, tuple):
-        lm, tokenizer = model
-    else:
-        from dmpo.models import load_model_and_tokenizer
-
-        lm, tokenizer = load_model_and_tokenizer(model)
-        lm.to(_default_device())
-    prompts = [get_task(inst.task).prompt(inst, style=prompt_style) for inst in instances]
+    lm, tokenizer = load_for_sampling(model, chat=chat)
+    prompts = render_prompts(tokenizer, [get_task(inst.task).prompt(inst, style=prompt_style) for inst in instances],
+                             chat=chat, system_prompt=system_prompt)
     completions = sample_completions(
         lm, tokenizer, prompts, k=k, temperature=temperature, top_p=top_p,
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress, desc=desc,
+        add_special_tokens=not chat,
     )
     settings = {"k": k, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
-                "seed": seed, "prompt_style": prompt_style, "cap": cap,
-                "model": None if isinstance(model, tuple) else os.fspath(model)}
+                "seed": seed, "prompt_style": prompt_style, "cap": cap, "chat": chat,
+                "system_prompt": system_prompt, "model": None if isinstance(model, tuple) else os.fspath(model)}
     return evaluate_completions(instances, completions, cap=cap, keep_completions=keep_completions,
                                 settings=settings)
+
+
+def load_for_sampling(model: str | os.PathLike | tuple[Any, Any], *, chat: bool = False) -> tuple[Any, Any]:
+    """(model, tokenizer) from a folder / hub id (moved to the GPU when there is one), or as
+    given; with ``chat``, a tokenizer without a chat template is an error (the built-in
+    character tokenizer gets its own)."""
+    from dmpo.models import load_model_and_tokenizer, require_chat_template
+
+    if isinstance(model, tuple):
+        lm, tokenizer = model
+    else:
+        lm, tokenizer = load_model_and_tokenizer(model)
+        lm.to(_default_device())
+    if chat:
+        require_chat_template(tokenizer, "the model" if isinstance(model, tuple) else model)
+    return lm, tokenizer
+
+
+def render_prompts(tokenizer: Any, prompts: Sequence[str], *, chat: bool = False,
+                   system_prompt: str | None = None) -> list[str]:
+    """The prompts as given, or with ``chat`` each rendered as a one-turn conversation (an
+    optional system message, the prompt as the user's) by the tokenizer's chat template, with
+    the generation prompt. Rendered prompts hold their special tokens: tokenize them with
+    ``add_special_tokens=False``."""
+    if not chat:
+        return list(prompts)
+    from dmpo.sources import chat_messages
+
+    return [tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False,
+                                          add_generation_prompt=True) for p in prompts]
 
 
 def _default_device() -> str:

@@ -8,7 +8,12 @@
 Needs the ``trl`` extra (transformers, tokenizers); importing this package does not import them.
 """
 
-from dmpo.models.loading import load_model_and_tokenizer, resolve_model_source
-from dmpo.models.tiny import build_tiny_model, build_tokenizer
+from dmpo.models.loading import (
+           load_model_and_tokenizer,
+           require_chat_template,
+           resolve_model_source,
+)
+from dmpo.models.tiny import CHAT_TEMPLATE, build_tiny_model, build_tokenizer
 
-__all__ = ["build_tiny_model", "build_tokenizer", "load_model_and_tokenizer", "resolve_model_source"]
+__all__ = ["CHAT_TEMPLATE", "build_tiny_model", "build_tokenizer", "load_model_and_tokenizer",
+           "require_chat_template", "resolve_model_source"]

@@ -62,3 +62,18 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: An
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def require_chat_template(tokenizer: Any, name: str | os.PathLike) -> Any:
+    """``tokenizer``, ready for conversational prompts: the built-in character tokenizer saved
+    before it had a chat template gets :data:`dmpo.models.tiny.CHAT_TEMPLATE`; any other
+    tokenizer without a chat template is a DmpoError."""
+    from dmpo.models.tiny import CHAT_TEMPLATE, is_tiny_tokenizer
+
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer
+    if is_tiny_tokenizer(tokenizer):
+        tokenizer.chat_template = CHAT_TEMPLATE
+        return tokenizer
+    raise DmpoError(f"--chat: the tokenizer of {os.fspath(name)!r} has no chat template; give a chat "
+                    "model (an instruct or chat variant), or leave --chat off for plain-text prompts")

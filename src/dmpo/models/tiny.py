@@ -7,6 +7,10 @@ of a few hundred thousand parameters can learn the answer format on a CPU.
 
 The architecture is Llama on purpose: with a Qwen2 config, ``AutoTokenizer`` substitutes Qwen's own
 tokenizer class and silently drops characters of a custom vocabulary.
+
+The tokenizer has a chat template (:data:`CHAT_TEMPLATE`, plain ``role: content`` lines) so that
+conversational prompts (``--chat``) work with the built-in model too. Nothing uses it unless
+asked: plain-text prompts, the SFT data and the SFT cache key are what they were without it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,20 @@ SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, EOS, UNK)
 CHARACTERS: tuple[str, ...] = (*(chr(c) for c in range(32, 127)), "\n")
 _CHARACTER_SET = set(CHARACTERS)
 assert set(string.digits) <= _CHARACTER_SET
+
+# One line per message, "role: content", in the tokenizer's own characters; the assistant's turn
+# ends with EOS (where generation stops). A generation prompt is "assistant: ".
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ 'assistant: ' + message['content'] + eos_token + '\n' }}"
+    "{% else %}"
+    "{{ message['role'] + ': ' + message['content'] + '\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}"
+)
 
 
 def build_tokenizer() -> Any:
@@ -49,7 +67,17 @@ def build_tokenizer() -> Any:
         truncation_side="left",
         clean_up_tokenization_spaces=False,
         model_max_length=1 << 30,
+        chat_template=CHAT_TEMPLATE,
     )
+
+
+def is_tiny_tokenizer(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` is the built-in character tokenizer (same vocabulary)."""
+    expected = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *CHARACTERS))}
+    try:
+        return tokenizer.get_vocab() == expected
+    except Exception:  # a processor or tokenizer without a vocabulary
+        return False
 
 
 def build_tiny_model(

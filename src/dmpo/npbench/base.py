@@ -23,6 +23,8 @@ Sense = Literal["min", "max"]
 
 # Reward used for training (docs/npbench.md): 0.1 for a parseable final Answer line, plus QR if valid.
 FORMAT_REWARD = 0.1
+# A valid answer with QR ≥ 1 − OPTIMAL_TOL is optimal.
+OPTIMAL_TOL = 1e-9
 
 
 @dataclass
@@ -138,6 +140,12 @@ class Verdict:
     def reward(self) -> float:
         """Training reward: 0.1·well_formed + QR·valid."""
         return FORMAT_REWARD * self.well_formed + self.quality_ratio * self.valid
+
+    @property
+    def correct(self) -> bool:
+        """The answer is optimal: valid with QR ≥ 1 (what pass@k counts). For task sources
+        (``dmpo.sources``), where math and reasoning-gym call a right answer correct."""
+        return self.valid and self.quality_ratio >= 1.0 - OPTIMAL_TOL
 
 
 def quality_ratio(value: float | None, optimum: float | None, sense: Sense, *, cap: bool = False) -> float:

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from math import comb
 
 from dmpo.errors import DmpoError
-from dmpo.npbench.base import Instance, Verdict
+from dmpo.npbench.base import OPTIMAL_TOL, Instance, Verdict
 from dmpo.npbench.registry import TEXT_CATEGORIES, VISION_GROUPS, get_task
-
-OPTIMAL_TOL = 1e-9
 
 
 @dataclass

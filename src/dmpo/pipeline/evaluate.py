@@ -1,15 +1,26 @@
 """One evaluation from :class:`~dmpo.pipeline.settings.EvalSettings`: the instance set (a
 generated held-out set, or a benchmark file), the model (default: the built-in SFT model), k
-samples per instance, NP-Bench's metrics."""
+samples per instance, and the metrics: NP-Bench's when every task is an NP-Bench task, else
+per source (``dmpo.evaluation.sources``: accuracy, pass@k, mean reward, distinct correct
+answers) for math files, ``math:synthetic`` and reasoning-gym tasks."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dmpo import npbench
 from dmpo.errors import DmpoError
 from dmpo.evaluation.sampling import EvalResult, evaluate_model, heldout_instances
+from dmpo.evaluation.sources import SourceEvalResult, evaluate_sources_model, heldout_items
 from dmpo.pipeline.settings import EvalSettings, apply_threads
+from dmpo.pipeline.sources import get_sources, is_npbench
+from dmpo.sources import split_spec
+
+
+def uses_sources(settings: EvalSettings) -> bool:
+    """Whether ``settings`` name a task beyond NP-Bench (scored per source)."""
+    return settings.data is None and not all(is_npbench(spec) for spec in settings.tasks)
 
 
 def instances_for(settings: EvalSettings, *, progress: bool = True) -> list[npbench.Instance]:
@@ -19,23 +30,31 @@ def instances_for(settings: EvalSettings, *, progress: bool = True) -> list[npbe
         if not instances:
             raise DmpoError(f"{settings.data} holds no instances")
         return instances
-    return heldout_instances(settings.tasks, difficulty=settings.difficulty, count=settings.count,
-                             seed=settings.eval_seed, progress=progress)
+    return heldout_instances([split_spec(spec)[1] for spec in settings.tasks], difficulty=settings.difficulty,
+                             count=settings.count, seed=settings.eval_seed, progress=progress)
 
 
 def evaluate(settings: EvalSettings, *, keep_completions: bool = False, progress: bool = True,
-             desc: str = "evaluating") -> tuple[str, list[npbench.Instance], EvalResult]:
-    """(model, instances, result) of the evaluation ``settings`` describe."""
+             desc: str = "evaluating") -> tuple[str, list[Any], EvalResult | SourceEvalResult]:
+    """(model, items, result) of the evaluation ``settings`` describe: NP-Bench instances and an
+    :class:`EvalResult`, or (with a math or reasoning-gym task) (source, item) pairs and a
+    :class:`SourceEvalResult`."""
     from dmpo.pipeline.sft import ensure_default_model
 
     apply_threads(settings.threads)
-    instances = instances_for(settings, progress=progress)
+    sampling = {"k": settings.k, "temperature": settings.temperature, "top_p": settings.top_p,
+                "max_new_tokens": settings.max_new_tokens, "batch_size": settings.batch_size,
+                "seed": settings.seed, "prompt_style": settings.prompt_style, "chat": settings.chat,
+                "system_prompt": settings.system_prompt, "keep_completions": keep_completions,
+                "progress": progress, "desc": desc}
+    if uses_sources(settings):
+        sources = get_sources(settings.tasks, difficulty=settings.difficulty)
+        items: list[Any] = heldout_items(sources, count=settings.count, seed=settings.eval_seed)
+    else:
+        items = instances_for(settings, progress=progress)
     model = settings.model or str(ensure_default_model(progress=progress))
     if settings.model is not None and not Path(settings.model).exists() and "/" not in settings.model:
         raise DmpoError(f"--model {settings.model}: no such folder")
-    result = evaluate_model(model, instances, k=settings.k, temperature=settings.temperature,
-                            top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
-                            batch_size=settings.batch_size, seed=settings.seed,
-                            prompt_style=settings.prompt_style, keep_completions=keep_completions,
-                            progress=progress, desc=desc)
-    return model, instances, result
+    if uses_sources(settings):
+        return model, items, evaluate_sources_model(model, items, sources, **sampling)
+    return model, items, evaluate_model(model, items, **sampling)

@@ -25,6 +25,8 @@ from typing import Any
 from dmpo import npbench
 from dmpo.errors import DmpoError
 from dmpo.npbench.splits import EVAL_SEED_START
+from dmpo.pipeline.sources import get_source, is_npbench
+from dmpo.sources import split_spec
 
 # Tasks the built-in model is warm-started and trained on by default: several feasible answers
 # per tiny instance, several optima for most (room for diversity), selection and graph families.
@@ -62,6 +64,26 @@ def _tasks_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(t.strip() for t in value if str(t).strip())
+
+
+TASKS_HELP = ("tasks, comma-separated: NP-Bench names (knapsack,tsp), math:PATH (a JSONL/JSON/CSV/parquet "
+              "file or datasets folder with 'problem' and 'answer' columns; rename with "
+              "math:PATH?problem=COL&answer=COL), math:synthetic, rg:NAME (a reasoning-gym task, "
+              "config fields as rg:NAME?FIELD=VALUE)")
+
+
+def _check_task_specs(tasks: tuple[str, ...], difficulty: str) -> None:
+    """Every spec names a source (DmpoError otherwise); NP-Bench names are checked cheaply."""
+    for spec in tasks:
+        if is_npbench(spec):
+            npbench.get_task(split_spec(spec)[1])
+        else:
+            get_source(spec, difficulty=difficulty)
+
+
+def _check_chat(obj: Any) -> None:
+    if obj.system_prompt is not None and not obj.chat:
+        raise DmpoError("system_prompt is a message of chat prompts: give --chat too")
 
 
 def _check_positive(obj: Any, *names: str) -> None:
@@ -129,10 +151,11 @@ def is_built(path: str | os.PathLike) -> bool:
 
 @dataclass
 class TrainSettings:
-    """An RL run on NP-Bench. Every field is a ``dmpo train`` flag and a key of its YAML config."""
+    """An RL run on task sources (NP-Bench by default; math and reasoning-gym: ``tasks``). Every
+    field is a ``dmpo train`` flag and a key of its YAML config."""
 
     objective: str = option("dmpo", "group objective (dmpo, grpo, dapo, ...; see `objectives.names('group')`)")
-    tasks: tuple[str, ...] = option(DEFAULT_TASKS, "NP-Bench tasks to train on, comma-separated")
+    tasks: tuple[str, ...] = option(DEFAULT_TASKS, TASKS_HELP)
     difficulty: str = option("tiny", "instance difficulty")
     model: str | None = option(
         None, "model folder or hub id (default: the built-in tiny model, SFT-warm-started; built and "
@@ -152,8 +175,13 @@ class TrainSettings:
     objective_params: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "objective parameter by the objective's own name, repeatable: --objective-param lam=2",
         "flag": "--objective-param"})
-    num_prompts: int = option(512, "training instances per task")
-    max_completion_length: int = option(32, "tokens per completion at most")
+    num_prompts: int = option(512, "training instances per generated task (a math file is used whole)")
+    prompt_style: str = option("compact", "prompt layout: compact (the problem only) or nl (with "
+                               "instructions, for chat models)", choices=PROMPT_STYLES)
+    chat: bool = option(False, "prompts as a conversation, rendered by the tokenizer's chat template")
+    system_prompt: str | None = option(None, "system message of chat prompts (with --chat)")
+    max_completion_length: int = option(32, "tokens per completion at most (raise it for models that "
+                                            "reason before answering, e.g. 1024)")
     temperature: float = option(1.0, "sampling temperature during training")
     logging_steps: int = option(1, "log metrics every N steps")
     threads: int = option(0, THREADS_HELP)
@@ -165,8 +193,10 @@ class TrainSettings:
         self.tasks = _tasks_tuple(self.tasks)
         if not self.tasks:
             raise DmpoError("no tasks to train on; give --tasks knapsack,vertex_cover (or similar)")
-        for name in self.tasks:
-            npbench.get_task(name)
+        _check_task_specs(self.tasks, self.difficulty)
+        if self.prompt_style not in PROMPT_STYLES:
+            raise DmpoError(f"prompt_style must be one of {list(PROMPT_STYLES)}, got {self.prompt_style!r}")
+        _check_chat(self)
         for name in ("max_steps", "per_device_batch", "num_prompts", "max_completion_length", "logging_steps"):
             if getattr(self, name) < 1:
                 raise DmpoError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -190,13 +220,15 @@ class EvalSettings:
 
     model: str | None = option(None, "model folder or hub id (default: the built-in SFT model)")
     k: int = option(8, "samples per instance")
-    tasks: tuple[str, ...] = option(DEFAULT_TASKS, "tasks of the generated held-out set")
+    tasks: tuple[str, ...] = option(DEFAULT_TASKS, "tasks of the held-out set: " + TASKS_HELP)
     difficulty: str = option("tiny", "difficulty of the generated held-out set")
-    count: int = option(16, "held-out instances per task")
+    count: int = option(16, "held-out instances per generated task (a math file is used whole)")
     eval_seed: int = option(
         EVAL_SEED_START, "first instance seed of the held-out set (disjoint from training data)")
     data: str | None = option(None, "evaluate on this instance file instead (npbench.load formats)")
     prompt_style: str = option("compact", "prompt layout", choices=PROMPT_STYLES)
+    chat: bool = option(False, "prompts as a conversation, rendered by the tokenizer's chat template")
+    system_prompt: str | None = option(None, "system message of chat prompts (with --chat)")
     temperature: float = option(1.0, "sampling temperature")
     top_p: float = option(1.0, "nucleus sampling mass")
     max_new_tokens: int = option(48, "tokens per sample at most")
@@ -209,10 +241,10 @@ class EvalSettings:
         if self.data is None:
             if not self.tasks:
                 raise DmpoError("no tasks for the held-out set; give --tasks knapsack,tsp (or --data FILE)")
-            for name in self.tasks:
-                npbench.get_task(name)
+            _check_task_specs(self.tasks, self.difficulty)
         if self.prompt_style not in PROMPT_STYLES:
             raise DmpoError(f"prompt_style must be one of {list(PROMPT_STYLES)}, got {self.prompt_style!r}")
+        _check_chat(self)
         for name in ("k", "count", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise DmpoError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -244,6 +276,9 @@ class ComparisonSettings:
             raise DmpoError(f"a comparison needs distinct objectives, got {list(self.objectives)}")
         if not self.seeds:
             raise DmpoError("a comparison needs at least one seed")
+        others = [t for t in self.train.tasks if not is_npbench(t)]
+        if others:
+            raise DmpoError(f"a comparison reports NP-Bench metrics; train its runs on NP-Bench tasks, not {others}")
         self.evaluation = dataclasses.replace(
             self.evaluation, tasks=self.train.tasks, difficulty=self.train.difficulty,
             max_new_tokens=self.train.max_completion_length, data=None)

@@ -1,4 +1,5 @@
-"""One RL run on NP-Bench with a group objective, as plain values in and a history out.
+"""One RL run with a group objective on task sources (NP-Bench by default; math files,
+``math:synthetic`` and reasoning-gym tasks through ``tasks``), as plain values in and a history out.
 
     result = run_training("dmpo", tasks=["knapsack"], max_steps=50, output_dir="runs/dmpo")
     result.history     # TRL's log history, one row per logged step
@@ -30,12 +31,15 @@ from dmpo.npbench.splits import TRAIN_SEED_START
 from dmpo.paths import output_dir
 from dmpo.pipeline.settings import DEFAULT_TASKS, TrainSettings, apply_threads
 from dmpo.pipeline.sft import ensure_default_model
+from dmpo.pipeline.sources import get_sources, is_npbench
+from dmpo.sources import describe_skipped, split_spec
 
 HISTORY_FILE = "history.json"
 SETTINGS_FILE = "dmpo_train.json"
 # Logged metrics shown beside the progress bar.
 PROGRESS_METRICS = {"reward": "reward", "npbench/quality_ratio": "QR",
-                    "npbench/distinct_valid_answers": "distinct", "entropy_q": "H(q)"}
+                    "npbench/distinct_valid_answers": "distinct", "source/correct_frac": "correct",
+                    "source/distinct_correct_answers": "distinct", "entropy_q": "H(q)"}
 
 
 @dataclass
@@ -178,8 +182,8 @@ def run_training(
     desc: str | None = None,
     **settings: Any,
 ) -> TrainResult:
-    """Train ``model_path`` (default: the built-in SFT model) with ``objective`` on NP-Bench
-    prompts of ``tasks`` and save the final model, its tokenizer, ``history.json`` (TRL's log
+    """Train ``model_path`` (default: the built-in SFT model) with ``objective`` on prompts of
+    ``tasks`` (NP-Bench names, ``math:...``, ``rg:...``) and save the final model, its tokenizer, ``history.json`` (TRL's log
     history) and ``dmpo_train.json`` (the settings) to ``output_dir``.
 
     ``settings`` are further :class:`TrainSettings` fields (num_generations, per_device_batch,
@@ -192,19 +196,41 @@ def run_training(
 
 def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = None) -> TrainResult:
     """:func:`run_training` from a :class:`TrainSettings`."""
-    from dmpo.engines.trl import DMPOTrainer, build_npbench_dataset, make_npbench_reward
-    from dmpo.models import load_model_and_tokenizer
+    from dmpo.engines.trl import (
+        DMPOTrainer,
+        build_npbench_dataset,
+        build_source_dataset,
+        make_npbench_reward,
+        make_source_reward,
+    )
+    from dmpo.models import load_model_and_tokenizer, require_chat_template
 
     started = time.perf_counter()
     apply_threads(settings.threads)
     output_dir(settings.output_dir, "output_dir")
     config = build_config(settings, progress=progress)
     resume = find_resume_checkpoint(settings.resume, settings.output_dir)
+    prompts = {"prompt_style": settings.prompt_style, "chat": settings.chat,
+               "system_prompt": settings.system_prompt}
+    skipped: dict[str, dict[str, str]] = {}
+    if all(is_npbench(spec) for spec in settings.tasks):  # NP-Bench's own reward and metrics
+        dataset = build_npbench_dataset([split_spec(spec)[1] for spec in settings.tasks],
+                                        difficulty=settings.difficulty, count=settings.num_prompts,
+                                        seed=TRAIN_SEED_START, **prompts)
+        reward = make_npbench_reward()
+    else:
+        sources = get_sources(settings.tasks, difficulty=settings.difficulty)
+        dataset = build_source_dataset(sources, count=settings.num_prompts, seed=TRAIN_SEED_START, **prompts)
+        reward = make_source_reward(sources)
+        skipped = {source.name: source.skipped for source in sources if source.skipped}
+        for line in describe_skipped(sources):
+            print(f"dmpo: {line}", flush=True)
+    # The data first: a bad file is an error before the model is built or loaded.
     model_path = settings.model or str(ensure_default_model(progress=progress))
     model, tokenizer = load_model_and_tokenizer(model_path)
-    dataset = build_npbench_dataset(list(settings.tasks), difficulty=settings.difficulty,
-                                    count=settings.num_prompts, seed=TRAIN_SEED_START)
-    trainer = DMPOTrainer(model, reward_funcs=make_npbench_reward(), args=config,
+    if settings.chat:
+        require_chat_template(tokenizer, model_path)
+    trainer = DMPOTrainer(model, reward_funcs=reward, args=config,
                           train_dataset=dataset, processing_class=tokenizer)
     set_progress(trainer, progress, desc or f"train {settings.objective}", PROGRESS_METRICS)
     trainer.train(resume_from_checkpoint=resume)
@@ -214,7 +240,9 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     seconds = time.perf_counter() - started
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
-        record = {**asdict(settings), "model": model_path, "resumed_from": resume, "seconds": seconds}
+        record = {**asdict(settings), "model": model_path, "resumed_from": resume, "seconds": seconds,
+                  "skipped": {name: {"count": len(ids), "first": dict(list(ids.items())[:20])}
+                              for name, ids in skipped.items()}}
         (out / SETTINGS_FILE).write_text(json.dumps(record, indent=2, default=str))
         (out / HISTORY_FILE).write_text(json.dumps(history, indent=2))
     return TrainResult(settings, out, history, seconds, resume)

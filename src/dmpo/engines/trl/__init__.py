@@ -8,18 +8,24 @@
                           train_dataset=build_npbench_dataset(["knapsack"], difficulty="tiny"))
     trainer.train()
 
+Other task sources (math files and ``math:synthetic`` judged by math-verify, reasoning-gym tasks;
+``dmpo.sources``): ``build_source_dataset(sources)`` and ``make_source_reward(sources)``, with the
+same failure policy as the NP-Bench reward. ``chat=True`` makes the prompts conversations, which
+TRL renders with the tokenizer's chat template.
+
 Runs unchanged under ``accelerate launch`` (several processes, DeepSpeed, FSDP), with PEFT
 (``peft_config=LoraConfig(...)``) and with TRL's vLLM options (``use_vllm=True``, when vLLM is
 installed). Needs the ``trl`` extra: ``pip install 'dmpo[trl]'``.
 """
 
 from dmpo.engines.trl.config import DMPOConfig, GroupObjectiveConfig
-from dmpo.engines.trl.data import build_npbench_dataset
+from dmpo.engines.trl.data import build_npbench_dataset, build_source_dataset
 from dmpo.engines.trl.rewards import (
     FAILURE_REWARD,
     RewardTimeout,
     call_with_timeout,
     make_npbench_reward,
+    make_source_reward,
     npbench_reward,
     safe_reward,
 )
@@ -33,8 +39,10 @@ __all__ = [
     "GroupObjectiveTrainer",
     "RewardTimeout",
     "build_npbench_dataset",
+    "build_source_dataset",
     "call_with_timeout",
     "make_npbench_reward",
+    "make_source_reward",
     "npbench_reward",
     "safe_reward",
     "shuffle_whole_groups",

@@ -14,7 +14,8 @@ A :class:`~dmpo.errors.DmpoError` is not a failure of the completion but of the 
 configuration (a malformed instance, a missing column): it propagates and stops the run.
 
 Time limits use ``SIGALRM`` in the main thread (it interrupts Python code, not a long C call);
-elsewhere the call runs in a daemon thread that is abandoned on time-out.
+elsewhere the call runs in a daemon thread that is abandoned on time-out
+(:func:`dmpo.sources.timeouts.call_with_timeout`, re-exported here; limits nest).
 """
 
 from __future__ import annotations
@@ -22,60 +23,17 @@ from __future__ import annotations
 import functools
 import json
 import math
-import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from dmpo import npbench
 from dmpo.errors import DmpoError
+from dmpo.sources.timeouts import RewardTimeout, call_with_timeout
+
+__all__ = ["FAILURE_REWARD", "RewardTimeout", "call_with_timeout", "make_npbench_reward",
+           "make_source_reward", "npbench_reward", "safe_reward"]
 
 FAILURE_REWARD = 0.0
-
-
-class RewardTimeout(Exception):
-    """A reward computation ran past its time limit."""
-
-
-def call_with_timeout(fn: Callable[..., Any], timeout_s: float | None, /, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)``, raising :class:`RewardTimeout` after ``timeout_s`` seconds (None: no limit)."""
-    if timeout_s is None or timeout_s <= 0:
-        return fn(*args, **kwargs)
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        return _call_with_alarm(fn, timeout_s, args, kwargs)
-    return _call_in_thread(fn, timeout_s, args, kwargs)
-
-
-def _call_with_alarm(fn: Callable[..., Any], timeout_s: float, args: tuple, kwargs: dict) -> Any:
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise RewardTimeout(f"reward computation exceeded {timeout_s:g} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
-
-
-def _call_in_thread(fn: Callable[..., Any], timeout_s: float, args: tuple, kwargs: dict) -> Any:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed to the caller below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise RewardTimeout(f"reward computation exceeded {timeout_s:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _completion_text(completion: Any) -> str:
@@ -225,6 +183,85 @@ def make_npbench_reward(
     npbench_reward.failures = 0
     npbench_reward.dmpo_guarded = True  # guards each completion itself
     return npbench_reward
+
+
+def make_source_reward(
+    sources: Any, *, timeout_s: float | None = 5.0, failure_reward: float = FAILURE_REWARD
+) -> Callable[..., list[float]]:
+    """Build the reward of task sources (``dmpo.sources.TaskSource``: NP-Bench, math, reasoning-gym)
+    for a dataset of :func:`~dmpo.engines.trl.data.build_source_dataset` (columns ``item`` and
+    ``source``). ``sources``: the sources, or a mapping of their names to them.
+
+    Reward of a completion: the source's verdict's ``reward`` (math: 0.1·well_formed + correct;
+    reasoning-gym: 0.1·well_formed + its score; NP-Bench: 0.1·well_formed + QR·valid). The same
+    failure policy as :func:`make_npbench_reward`: each completion is judged under its own
+    ``timeout_s``; a judgement that raises or times out, or a reward that is NaN, ±inf or not a
+    number, gives ``failure_reward`` and is counted; a DmpoError (a bad item) stops the run.
+    Logged every call: ``source/correct_frac``, ``source/well_formed_frac``,
+    ``source/distinct_correct_answers`` (mean over groups of the distinct canonical correct
+    answers), ``source/failed_frac``, and ``source/correct_frac/<name>`` per source when there are
+    several.
+    """
+    by_name = dict(sources) if isinstance(sources, dict) else {s.name: s for s in sources}
+    if not by_name:
+        raise DmpoError("make_source_reward needs at least one task source")
+
+    def source_reward(
+        completions: list[Any], item: list[str], source: list[str], log_metric: Callable | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        if not len(item) == len(source) == len(completions):
+            raise DmpoError(f"{len(completions)} completions but {len(item)} items and {len(source)} sources")
+        parsed: dict[tuple[str, str], Any] = {}
+        rewards: list[float] = []
+        correct: list[bool] = []
+        well_formed: list[bool] = []
+        answers: list[Any] = []
+        failed = 0
+        for completion, key, name in zip(completions, item, source):
+            judge = by_name.get(name)
+            if judge is None:
+                raise DmpoError(f"the dataset names source {name!r}, which this reward does not have "
+                                f"(it has {sorted(by_name)})")
+            obj = parsed.get((name, key))
+            if obj is None:
+                obj = parsed[(name, key)] = judge.item_from_json(key)
+            try:
+                verdict = call_with_timeout(judge.score, timeout_s, obj, _completion_text(completion))
+                reward = float(verdict.reward)
+                if not math.isfinite(reward):
+                    raise ValueError(f"non-finite reward {reward}")
+            except DmpoError:
+                raise
+            except Exception:
+                failed += 1
+                rewards.append(failure_reward)
+                correct.append(False)
+                well_formed.append(False)
+                answers.append(None)
+                continue
+            rewards.append(reward)
+            correct.append(bool(verdict.correct))
+            well_formed.append(bool(verdict.well_formed))
+            answers.append(verdict.answer if verdict.correct else None)
+        source_reward.calls += len(completions)
+        source_reward.failures += failed
+        if log_metric is not None and completions:
+            n = len(completions)
+            log_metric("source/correct_frac", sum(correct) / n)
+            log_metric("source/well_formed_frac", sum(well_formed) / n)
+            log_metric("source/distinct_correct_answers", mean_distinct_per_group(item, answers))
+            log_metric("source/failed_frac", failed / n)
+            if len(by_name) > 1:
+                for name in sorted(set(source)):
+                    mine = [c for c, s in zip(correct, source) if s == name]
+                    log_metric(f"source/correct_frac/{name}", sum(mine) / len(mine))
+        return rewards
+
+    source_reward.calls = 0
+    source_reward.failures = 0
+    source_reward.dmpo_guarded = True  # guards each completion itself
+    return source_reward
 
 
 def _parse_instance(text: str) -> npbench.Instance:
