@@ -99,6 +99,8 @@ IMPLICIT: dict[str, Any] = {
     "evaluation.top_p": 1.0, "evaluation.prompt_style": "compact",
     "train.prompt_style": "compact", "train.chat": False, "train.system_prompt": None,
     "evaluation.chat": False, "evaluation.system_prompt": None,
+    # Recorded runs ran one torch thread per process (OMP_NUM_THREADS=1), what threads=0 now does.
+    "train.threads": 0, "evaluation.threads": 0,
 }
 # Fields set per run (objective, seed, paths) or taken from the training settings, not hashed.
 NOT_HASHED = {
