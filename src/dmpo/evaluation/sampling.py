@@ -91,6 +91,20 @@ def pass_k_for(k: int) -> tuple[int, ...]:
     return (1,) if k == 1 else (1, k)
 
 
+def samples_per_item(items: Sequence[Any], completions: Sequence[Sequence[str]], noun: str) -> int:
+    """k, the number of samples every item has; a clear error for an empty set, a count
+    mismatch, or items with different (or zero) numbers of samples."""
+    if not items:
+        raise DmpoError(f"nothing to evaluate: the {noun} set is empty")
+    if len(completions) != len(items):
+        raise DmpoError(f"got completions for {len(completions)} items but {len(items)} {noun}s")
+    ks = {len(c) for c in completions}
+    if len(ks) != 1 or 0 in ks:
+        raise DmpoError(f"every item needs the same positive number of samples, got {sorted(ks)}")
+    (k,) = ks
+    return k
+
+
 def evaluate_completions(
     instances: Sequence[Instance],
     completions: Sequence[Sequence[str]],
@@ -100,14 +114,7 @@ def evaluate_completions(
     settings: dict[str, Any] | None = None,
 ) -> EvalResult:
     """Score ``completions[i]`` (the k samples of ``instances[i]``); every item needs the same k."""
-    if not instances:
-        raise DmpoError("nothing to evaluate: the instance set is empty")
-    if len(completions) != len(instances):
-        raise DmpoError(f"got completions for {len(completions)} items but {len(instances)} instances")
-    ks = {len(c) for c in completions}
-    if len(ks) != 1 or 0 in ks:
-        raise DmpoError(f"every item needs the same positive number of samples, got {sorted(ks)}")
-    (k,) = ks
+    k = samples_per_item(instances, completions, "instance")
     items = [score_completions(inst, list(texts), cap=cap) for inst, texts in zip(instances, completions)]
     summary = summarize(items, protocol="text", pass_k=pass_k_for(k))
     return EvalResult(

@@ -29,6 +29,7 @@ from dmpo.evaluation.sampling import (
     pass_k_for,
     render_prompts,
     sample_completions,
+    samples_per_item,
 )
 from dmpo.npbench.scoring import pass_at_k
 from dmpo.npbench.splits import EVAL_SEED_START
@@ -207,14 +208,7 @@ def score_source_completions(
     settings: dict[str, Any] | None = None,
 ) -> SourceEvalResult:
     """Score ``completions[i]`` (the k samples of ``pairs[i]``); every item needs the same k."""
-    if not pairs:
-        raise DmpoError("nothing to evaluate: the item set is empty")
-    if len(completions) != len(pairs):
-        raise DmpoError(f"got completions for {len(completions)} items but {len(pairs)} items")
-    ks = {len(c) for c in completions}
-    if len(ks) != 1 or 0 in ks:
-        raise DmpoError(f"every item needs the same positive number of samples, got {sorted(ks)}")
-    (k,) = ks
+    k = samples_per_item(pairs, completions, "item")
     items = [score_source_item(source, item, list(texts), timeout_s=timeout_s)
              for (source, item), texts in zip(pairs, completions)]
     summary = summarize_sources(items, sources, pass_k=pass_k or pass_k_for(k))
