@@ -45,7 +45,7 @@ SFT = "sft"  # the start checkpoint, evaluated without training
 BASELINE = "grpo"  # paired differences are taken against this objective
 # Logged training metrics kept in a record: the learning-curve panels and a few more.
 KEPT_HISTORY = (*(key for key, _ in TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss",
-                "step_time")
+                "step_time", "timing/rewards")
 PNG_DPI = 80  # with the palette, a plot stays under 100 KB
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 from fractions import Fraction
 
 import pytest
@@ -13,7 +15,7 @@ from dmpo.sources.countdown import countdown_solutions
 
 pytest.importorskip("reasoning_gym")
 
-from dmpo.pipeline.sources import get_source  # noqa: E402
+from dmpo.pipeline.sources import get_source
 
 SMALL = "rg:countdown?min_numbers=3&max_numbers=3&max_value=20&min_target=10&max_target=60"
 
@@ -21,8 +23,8 @@ SMALL = "rg:countdown?min_numbers=3&max_numbers=3&max_value=20&min_target=10&max
 def _value(text: str) -> Fraction:
     """The exact value of an expression of integers and + - * / (a check independent of the solver)."""
     wrapped = "".join(f"Fraction({tok})" if tok.isdigit() else tok
-                      for tok in __import__("re").findall(r"\d+|[-+*/()]", text))
-    return eval(wrapped, {"Fraction": Fraction})  # noqa: S307 - our own expressions of digits and operators
+                      for tok in re.findall(r"\d+|[-+*/()]", text))
+    return eval(wrapped, {"Fraction": Fraction})  # our own expressions of digits and operators only
 
 
 def _fully_parenthesised_values(numbers):
@@ -32,10 +34,8 @@ def _fully_parenthesised_values(numbers):
     for a, b, c in itertools.permutations(numbers):
         for o1, o2 in itertools.product(ops, ops):
             for text in (f"(({a}){o1}({b})){o2}({c})", f"({a}){o1}(({b}){o2}({c}))"):
-                try:
+                with contextlib.suppress(ZeroDivisionError):
                     values.add(_value(text))
-                except ZeroDivisionError:
-                    pass
     return values
 
 
@@ -60,7 +60,7 @@ def test_solutions_are_exact_and_complete(numbers):
         assert bool(solutions) == (Fraction(target) in reachable), target
         for text in solutions:
             assert _value(text) == target
-            assert sorted(int(t) for t in __import__("re").findall(r"\d+", text)) == sorted(numbers)
+            assert sorted(int(t) for t in re.findall(r"\d+", text)) == sorted(numbers)
         assert len(solutions) == len(set(solutions))
 
 
