@@ -14,6 +14,7 @@ from dmpo.npbench.registry import TEXT_CATEGORIES, VISION_GROUPS, category_of, g
 from dmpo.npbench.scoring import ItemScore, format_table, score_completions, score_item, summarize
 from dmpo.npbench.splits import EVAL_SEED_START, SFT_SEED_START, TRAIN_SEED_START
 from dmpo.npbench.vision import RENDERS, VisionPrompt
+from dmpo.npbench.vlmevalkit import load_vlmevalkit, save_vlmevalkit
 
 __all__ = [
     "DIFFICULTIES",
@@ -36,10 +37,12 @@ __all__ = [
     "list_tasks",
     "load",
     "load_predictions",
+    "load_vlmevalkit",
     "quality_ratio",
     "reference_report",
     "save_hf",
     "save_jsonl",
+    "save_vlmevalkit",
     "score_completions",
     "score_item",
     "summarize",
