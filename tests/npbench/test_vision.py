@@ -190,3 +190,20 @@ def _png(image: Image.Image):
     image.save(buffer, format="PNG")
     buffer.seek(0)
     return buffer
+
+
+def test_bench_render_writes_grid_and_drawing_images(tmp_path):
+    from dmpo.cli.main import main
+
+    data = tmp_path / "d.jsonl"
+    assert main(["bench", "generate", "--tasks", "max_cut,subset_sum", "--difficulty", "tiny", "--count", "2",
+                 "-o", str(data)]) == 0
+    instances = npbench.load(data)
+    assert main(["bench", "render", str(data), "-o", str(tmp_path / "grid"), "--render", "grid"]) == 0
+    for inst in instances:
+        image = Image.open(tmp_path / "grid" / f"{inst.id}.png")
+        assert decode_grid(inst.task, image) == inst.question
+    assert main(["bench", "render", str(data), "-o", str(tmp_path / "drawing"), "--render", "drawing"]) == 0
+    assert {Image.open(p).size for p in (tmp_path / "drawing").glob("*.png")} == {(448, 448)}
+    assert main(["bench", "render", str(data), "-o", str(tmp_path / "plain"), "--limit", "1"]) == 0
+    assert Image.open(tmp_path / "plain" / "max_cut-tiny-0.png").size == (640, 680)  # the renderer's own size

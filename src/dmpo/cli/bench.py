@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -76,6 +77,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="instance file")
     p.add_argument("--output-dir", "-o", required=True)
     p.add_argument("--limit", type=int, default=None, help="render only the first N instances (N ≥ 1)")
+    p.add_argument("--render", choices=npbench.RENDERS, default=None,
+                   help="the vision prompt's image: drawing (448 px square) or grid (the pixel encoding); "
+                        "default: the drawing at the renderer's own size")
     p.set_defaults(func=cmd_render)
 
 
@@ -322,8 +326,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         for i, inst in enumerate(tqdm(instances, desc="rendering", unit="img")):
             # Ids come from the file: keep them inside the folder ("../x" is not a name).
             name = _UNSAFE.sub("_", inst.id).lstrip(".") or f"{inst.task}-{i}"
-            npbench.get_task(inst.task).render(inst).save(out / f"{name}.png")
+            _image(inst, args.render).save(out / f"{name}.png")
     except OSError as exc:
         raise DmpoError(f"cannot write images to {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(instances)} images to {out}")
     return 0
+
+
+def _image(inst: npbench.Instance, render: str | None) -> Any:
+    task = npbench.get_task(inst.task)
+    return task.render(inst) if render is None else task.vision_prompt(inst, render).image
