@@ -207,3 +207,13 @@ def test_bench_render_writes_grid_and_drawing_images(tmp_path):
     assert {Image.open(p).size for p in (tmp_path / "drawing").glob("*.png")} == {(448, 448)}
     assert main(["bench", "render", str(data), "-o", str(tmp_path / "plain"), "--limit", "1"]) == 0
     assert Image.open(tmp_path / "plain" / "max_cut-tiny-0.png").size == (640, 680)  # the renderer's own size
+
+
+def test_docs_describe_every_grid_layout():
+    from pathlib import Path
+
+    from dmpo.npbench.grid import LAYOUTS
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "vision.md").read_text(encoding="utf-8")
+    for name, layout in LAYOUTS.items():
+        assert f"`{name}`" in docs and layout.legend in docs, name
