@@ -23,13 +23,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from dmpo.errors import DmpoError
 from dmpo.npbench.base import Task, is_number
-from dmpo.npbench.tasks._graph import Graph, adjacency_lists, dict_of_dicts, parse_graph
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from dmpo.npbench.tasks._graph import Graph
 
 CELL_MAX = 4095  # three hexadecimal digits
 FLAG = 15  # a set flag: pure red
@@ -67,6 +69,8 @@ def grid_format(rows: Rows) -> tuple[int, int]:
 
 def rows_to_image(rows: Rows) -> Image.Image:
     """The image of a cell layout (rows of values; short rows end in zeros)."""
+    from PIL import Image  # imported when drawn: ``import dmpo.npbench`` stays light
+
     side, cell = grid_format(rows)
     n = side // cell
     data = bytearray(side * side * 3)
@@ -87,6 +91,8 @@ def rows_to_image(rows: Rows) -> Image.Image:
 def image_to_rows(image: Any) -> Rows:
     """The full square of cell values of a grid image, or DmpoError if it is not one: a
     known size, every cell one flat colour that is a cell value."""
+    from PIL import Image
+
     if not isinstance(image, Image.Image):
         raise DmpoError(f"expected a PIL image, got {type(image).__name__}")
     formats = dict(FORMATS)
@@ -154,6 +160,8 @@ class Layout:
 
 
 def _graph_encode(task: Task, question: dict) -> Rows:
+    from dmpo.npbench.tasks._graph import parse_graph  # imports ortools: only when drawn
+
     graph = parse_graph(question, task.name)
     rows = [[graph.n]] + [[FLAG if graph.masks[u] >> v & 1 else 0 for v in range(graph.n)]
                           for u in range(graph.n)]
@@ -161,6 +169,8 @@ def _graph_encode(task: Task, question: dict) -> Rows:
 
 
 def _graph_read(task: Task, rows: Rows) -> Graph:
+    from dmpo.npbench.tasks._graph import Graph
+
     n = _count(rows, 0, 0, "the number of vertices", 1)
     _room(rows, n + 1, n)
     edges = []
@@ -180,8 +190,20 @@ _GRAPH_LEGEND = ("Row 0: n (the number of vertices) in column 0. Rows 1..n, colu
                  "matrix; the cell in row 1+u, column v is 15 (red) when u and v are adjacent, else 0.")
 
 
+def _adjacency_decode(task: Task, rows: Rows) -> dict:
+    from dmpo.npbench.tasks._graph import adjacency_lists
+
+    return adjacency_lists(_graph_read(task, rows))
+
+
+def _dict_of_dicts_decode(task: Task, rows: Rows) -> dict:
+    from dmpo.npbench.tasks._graph import dict_of_dicts
+
+    return dict_of_dicts(_graph_read(task, rows))
+
+
 def _adjacency_layout() -> Layout:
-    return Layout(_graph_encode, lambda task, rows: adjacency_lists(_graph_read(task, rows)), _GRAPH_LEGEND)
+    return Layout(_graph_encode, _adjacency_decode, _GRAPH_LEGEND)
 
 
 def _matrix_encode(task: Task, question: dict) -> Rows:
@@ -308,7 +330,7 @@ def _meeting_decode(task: Task, rows: Rows) -> dict:
             "rooms": {str(i): last[i] for i in range(r)}}
 
 
-_MIS_LAYOUT = Layout(_graph_encode, lambda task, rows: dict_of_dicts(_graph_read(task, rows)), _GRAPH_LEGEND)
+_MIS_LAYOUT = Layout(_graph_encode, _dict_of_dicts_decode, _GRAPH_LEGEND)
 
 LAYOUTS: dict[str, Layout] = {
     "graph_coloring": _adjacency_layout(),

@@ -22,13 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PIL import Image
-
 from dmpo.errors import DmpoError
 from dmpo.npbench.grid import LAYOUTS, grid_image
-from dmpo.npbench.render import MIN_TEXT
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from dmpo.npbench.base import Instance, Task
 
 RENDERS: tuple[str, ...] = ("grid", "drawing")
@@ -143,6 +142,10 @@ def fit_drawing(image: Image.Image, size: int | None) -> Image.Image:
     """``image`` as RGB, scaled down (never up) to fit a white ``size × size`` square and centred
     on it; unchanged in size when ``size`` is None. ``info["min_text_px"]``: the height of its
     smallest text after scaling, when the renderer said it (``npbench.render``)."""
+    from PIL import Image
+
+    from dmpo.npbench.render import MIN_TEXT  # imports PIL's fonts: only when drawn
+
     text_px = image.info.get(MIN_TEXT)
     image = image.convert("RGB")
     if size is None:

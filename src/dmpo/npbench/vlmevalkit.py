@@ -29,14 +29,15 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
-
-from PIL import Image, UnidentifiedImageError
 
 from dmpo.errors import DmpoError
 from dmpo.npbench.base import Instance
 from dmpo.npbench.registry import category_of, get_task
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # The largest cell read from a TSV or XLSX file (characters): a bound on memory and time for a
 # corrupt or hostile file. An image of a 448 px drawing is about 40,000 characters.
@@ -174,6 +175,8 @@ def _canonical(task: Any, question: dict) -> dict:
 
 def decode_image(encoded: str, where: str) -> Image.Image:
     """The RGB image of a base64 cell, or a one-line DmpoError."""
+    from PIL import Image, UnidentifiedImageError  # imported when read
+
     try:
         data = base64.b64decode(encoded.strip(), validate=True)
     except (binascii.Error, ValueError):
