@@ -222,6 +222,7 @@ def test_a_bad_data_file_is_one_line(tmp_path, capsys, monkeypatch, data_file, k
     ("bad xml", "is not valid XML"),
     ("missing shared string", "shared string '7' does not exist"),
     ("huge cell", "a cell longer than 1,000 characters"),
+    ("row a billion", "sheet row 999999999 out of order or beyond Excel's 1,048,576 rows"),
     ("tsv without index", "needs an 'index' (or 'id') column"),
     ("empty tsv", "empty file"),
     ("ragged tsv", "has 3 cells, the header 2"),
@@ -240,6 +241,8 @@ def test_a_bad_prediction_file_is_one_line(tmp_path, capsys, monkeypatch, data_f
     elif kind == "missing shared string":
         _xlsx(path, _HEADER + '<row r="2"><c r="A2"><v>0</v></c><c r="B2" t="s"><v>7</v></c></row>',
               strings="<si><t>a</t></si>")
+    elif kind == "row a billion":  # would be a billion empty rows, not a stall
+        _xlsx(path, _HEADER + '<row r="999999999"><c r="A999999999"><v>0</v></c></row>')
     elif kind == "huge cell":
         _xlsx(path, _HEADER + f'<row r="2"><c r="A2"><v>0</v></c><c r="B2" t="inlineStr"><is><t>{"x" * 2000}'
                               "</t></is></c></row>")

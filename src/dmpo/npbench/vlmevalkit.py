@@ -103,7 +103,7 @@ def save_vlmevalkit(instances: Iterable[Instance], path: str | Path, *, render: 
             "id": inst.id,
             "render": render,
             "data_source": f"npbench/{NPMM_NAMES.get(task.name, task.name)}",
-            "ground_truth": "" if inst.optimum is None else f"{inst.optimum:g}",
+            "ground_truth": _number(inst.optimum),
             "graph": repr(inst.question),
             "instance": inst.to_json(),
         })
@@ -113,6 +113,13 @@ def save_vlmevalkit(instances: Iterable[Instance], path: str | Path, *, render: 
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def _number(value: float | None) -> str:
+    """A number as text without losing digits: ``3`` for 3.0, ``0.25``, empty for None."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 # ---- reading the data file -----------------------------------------------------------------
@@ -227,10 +234,8 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[str, dict[str, str]]]]
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         table = list(_xlsx_rows(path))
-        first_line = 1
     elif suffix == ".tsv":
         table = _tsv_rows(path)
-        first_line = 1
     else:
         raise DmpoError(f"{path}: expected a .tsv or .xlsx file")
     if not table:
@@ -239,7 +244,7 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[str, dict[str, str]]]]
     if len(set(header)) != len(header):
         raise DmpoError(f"{path}: repeated column names in the header {header[:20]}")
     rows = []
-    for number, cells in enumerate(table[1:], first_line + 1):
+    for number, cells in enumerate(table[1:], 2):  # row 1 is the header
         if not any(cells):
             continue  # a blank line
         where = f"{path}: row {number}"
@@ -278,6 +283,7 @@ _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _CELL_REF = re.compile(r"([A-Z]{1,3})(\d+)")
+_MAX_ROWS, _MAX_COLUMNS = 1_048_576, 16_384  # Excel's sheet size
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[str]]:
@@ -292,8 +298,8 @@ def _xlsx_rows(path: Path) -> Iterator[list[str]]:
         previous = 0
         for row in root.iterfind("m:sheetData/m:row", _NS):
             number = _int(row.get("r"), previous + 1, path)
-            if number <= previous:
-                raise DmpoError(f"{path}: sheet rows out of order at row {number}")
+            if number <= previous or number > _MAX_ROWS:
+                raise DmpoError(f"{path}: sheet row {number} out of order or beyond Excel's {_MAX_ROWS:,} rows")
             yield from ([] for _ in range(number - previous - 1))  # skipped (empty) rows
             previous = number
             cells: list[str] = []
@@ -305,7 +311,7 @@ def _xlsx_rows(path: Path) -> Iterator[list[str]]:
                     if match is None:
                         raise DmpoError(f"{path}: row {number}: bad cell reference {ref!r}")
                     column = _column(match[1])
-                    if column < len(cells) or column > 16_384:
+                    if column < len(cells) or column >= _MAX_COLUMNS:
                         raise DmpoError(f"{path}: row {number}: cell {ref} out of order")
                 cells.extend([""] * (column - len(cells)))
                 cells.append(_cell_text(cell, strings, path, number))
