@@ -77,10 +77,10 @@ def test_cell_colours_are_hexadecimal_digits():
 def test_the_knapsack_layout_pixel_by_pixel():
     q = {"capacity": 300, "items": {"0": {"weight": 7, "value": 21}, "1": {"weight": 16, "value": 0}}}
     image = grid_image(npbench.get_task("knapsack"), q)
-    assert image.size == (56, 56)  # 4-px cells
+    assert image.size == (56, 56)  # 28 × 28 cells of 2 × 2 pixels
 
     def cell(r: int, c: int) -> tuple[int, int, int]:
-        colours = {image.getpixel((4 * c + dx, 4 * r + dy)) for dx in range(4) for dy in range(4)}
+        colours = {image.getpixel((2 * c + dx, 2 * r + dy)) for dx in range(2) for dy in range(2)}
         assert len(colours) == 1
         return colours.pop()
 
@@ -88,7 +88,7 @@ def test_the_knapsack_layout_pixel_by_pixel():
     assert cell(0, 1) == (2 * 17, 0, 0)  # two items
     assert cell(1, 0) == (7 * 17, 0, 0) and cell(1, 1) == (5 * 17, 1 * 17, 0)  # 21 = 0x15
     assert cell(2, 0) == (0, 17, 0) and cell(2, 1) == (0, 0, 0)
-    assert cell(3, 0) == cell(0, 2) == cell(13, 13) == (0, 0, 0)
+    assert cell(3, 0) == cell(0, 2) == cell(27, 27) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(("name", "q", "message"), [
@@ -108,11 +108,11 @@ def test_an_image_that_is_not_a_grid_image_of_the_task_is_refused():
     with pytest.raises(DmpoError, match="56×56"):
         decode_grid("tsp", image.resize((60, 60)))
     noisy = image.copy()
-    noisy.putpixel((30, 30), (1, 2, 3))
+    noisy.putpixel((31, 31), (1, 2, 3))
     with pytest.raises(DmpoError, match="not one flat cell colour"):
         decode_grid("tsp", noisy)
     extra = image.copy()
-    extra.paste((255, 0, 0), (52, 52, 56, 56))  # a cell outside the layout
+    extra.paste((255, 0, 0), (54, 54, 56, 56))  # a cell outside the layout
     with pytest.raises(DmpoError, match="outside the tsp layout"):
         decode_grid("tsp", extra)
     with pytest.raises(DmpoError, match="outside the knapsack layout"):

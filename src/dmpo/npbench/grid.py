@@ -1,11 +1,11 @@
 """The ``grid`` rendering: an instance as a small image of coloured cells that a vision model
 trained from scratch can learn to read, and a plain reference decoder that reads it back.
 
-The image is a square of ``cells × cells`` cells of ``cell_px × cell_px`` pixels each, in one
-of three fixed formats (the smallest that holds the layout): 56 px with 4-pixel cells (14 × 14
-cells), 112 px with 2-pixel cells (56 × 56) or 224 px with 2-pixel cells (112 × 112); all are
+The image is a square of cells of 2 × 2 pixels, in one of three sizes (the smallest that holds
+the layout): 56 px (28 × 28 cells), 112 px (56 × 56) or 224 px (112 × 112). The sides are
 multiples of 28, the pixels of one token of a Qwen2-VL image encoder (patch 14, merge 2), so
-that no image processor resizes them. Every cell holds one integer ``0 ≤ v ≤ 4095`` in its
+that its image processor does not resize them (with ``min_pixels`` ≤ 56 · 56, its default),
+and every 14-pixel patch holds exactly 7 × 7 whole cells. Every cell holds one integer ``0 ≤ v ≤ 4095`` in its
 colour, one hexadecimal digit per channel: ``R = 17·(v mod 16)``, ``G = 17·(⌊v/16⌋ mod 16)``,
 ``B = 17·⌊v/256⌋`` (so 0 is black, 15 is pure red, and values below 16 differ only in red).
 Flags (an edge, a member) are 15. Unused cells are 0. Row 0 is the header with the sizes; the
@@ -37,7 +37,7 @@ CELL_MAX = 4095  # three hexadecimal digits
 FLAG = 15  # a set flag: pure red
 STEP = 17  # one hexadecimal digit step in a channel: 15 · 17 = 255
 # (image side in pixels, cell side in pixels), smallest first.
-FORMATS: tuple[tuple[int, int], ...] = ((56, 4), (112, 2), (224, 2))
+FORMATS: tuple[tuple[int, int], ...] = ((56, 2), (112, 2), (224, 2))
 MAX_CELLS = FORMATS[-1][0] // FORMATS[-1][1]
 
 Rows = list[list[int]]
@@ -99,22 +99,22 @@ def image_to_rows(image: Any) -> Rows:
     if image.size[0] != image.size[1] or image.size[0] not in formats:
         raise DmpoError(f"a grid image is {' or '.join(f'{s}×{s}' for s, _ in FORMATS)} pixels, "
                         f"got {image.size[0]}×{image.size[1]}")
+    import numpy as np
+
     side = image.size[0]
     cell = formats[side]
-    pixels = image.convert("RGB").tobytes()
     n = side // cell
-    rows = []
-    for r in range(n):
-        row = []
-        for c in range(n):
-            colours = {pixels[(y * side + x) * 3:(y * side + x) * 3 + 3]
-                       for y in range(r * cell, (r + 1) * cell) for x in range(c * cell, (c + 1) * cell)}
-            value = cell_value(tuple(colours.pop())) if len(colours) == 1 else None
-            if value is None:
-                raise DmpoError(f"grid cell ({r}, {c}) is not one flat cell colour; not a grid image")
-            row.append(value)
-        rows.append(row)
-    return rows
+    pixels = np.asarray(image.convert("RGB"), dtype=np.int64).reshape(n, cell, n, cell, 3)
+    corner = pixels[:, :1, :, :1, :]  # each cell's top-left pixel
+    flat = (pixels == corner).all(axis=(1, 3, 4))
+    digits = corner[:, 0, :, 0, :]
+    exact = (digits % STEP == 0).all(axis=2)
+    bad = np.argwhere(~(flat & exact))
+    if len(bad):
+        r, c = bad[0]
+        raise DmpoError(f"grid cell ({r}, {c}) is not one flat cell colour; not a grid image")
+    values = digits[..., 0] // STEP | (digits[..., 1] // STEP) << 4 | (digits[..., 2] // STEP) << 8
+    return values.tolist()
 
 
 # ---- values --------------------------------------------------------------------------------

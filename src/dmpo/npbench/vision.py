@@ -65,8 +65,8 @@ DRAWING_LEGENDS: dict[str, str] = {
                          "midnight, start-end) and the capacity of each room."),
 }
 GRID_PREAMBLE = (
-    "The image is a grid of square cells, row 0 at the top and column 0 at the left (56 px with "
-    "4-px cells, 112 px or 224 px with 2-px cells). Each cell holds a number v from 0 to 4095 in its "
+    "The image is a grid of square cells of 2 × 2 pixels, row 0 at the top and column 0 at the "
+    "left. Each cell holds a number v from 0 to 4095 in its "
     "colour: red = 17·(v mod 16), green = 17·(v div 16 mod 16), blue = 17·(v div 256); 0 is black, "
     "15 is pure red. "
 )
