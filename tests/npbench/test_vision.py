@@ -217,3 +217,29 @@ def test_docs_describe_every_grid_layout():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "vision.md").read_text(encoding="utf-8")
     for name, layout in LAYOUTS.items():
         assert f"`{name}`" in docs and layout.legend in docs, name
+
+
+@pytest.mark.parametrize(("name", "q"), [
+    ("knapsack", {"capacity": 4095, "items": {"0": {"weight": 0, "value": 4095}, "1": {"weight": 4095, "value": 0}}}),
+    ("tsp", {str(i): {str(j): 0 if i == j else 4095 - i - j for j in range(4)} for i in range(4)}),
+    ("subset_sum", {"target": 4095, "numbers": {str(i): 4095 - i for i in range(30)}}),  # 31 rows: 112 px
+    ("set_cover", {"U": [3, 10, 4095], "S": {"0": [3, 4095], "1": [10, 11], "2": []}}),
+    ("meeting_schedule", {"meetings": {"0": {"attendees": [1], "duration": 45}},
+                          "attendee_availability": {"0": [], "1": [[0, 30], [60, 1440], [1500, 1600]]},
+                          "rooms": {"0": 0, "1": 7}}),
+    ("max_cut", {"num_vertices": 4, "edges": {"0-3": 4095, "1-2": 1}}),
+    ("hamiltonian_cycle", {"0": [1, 2], "1": [0, 2], "2": [0, 1]}),
+])
+def test_extreme_and_hand_written_questions_round_trip(name, q):
+    task = npbench.get_task(name)
+    assert decode_grid(name, grid_image(task, q)) == q
+
+
+def test_a_question_is_judged_the_same_after_the_round_trip():
+    # A public-style set cover: U in another order; the decoded U is sorted, the verdicts agree.
+    task = npbench.get_task("set_cover")
+    q = {"U": [2, 0, 1], "S": {"0": [0, 1], "1": [2], "2": [1, 2]}}
+    decoded = decode_grid("set_cover", grid_image(task, q))
+    assert decoded == {"U": [0, 1, 2], "S": q["S"]}
+    for answer in ("[0, 1]", "[0, 2]", "[2]", "[1]", "Impossible"):
+        assert task.evaluate(q, f"Answer: {answer}").valid == task.evaluate(decoded, f"Answer: {answer}").valid

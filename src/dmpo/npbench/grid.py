@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
     from dmpo.npbench.tasks._graph import Graph
 
+# Bumped whenever the pixels of some question change: include it in the key of anything cached
+# from grid images (a warm-start model, a rendered data set).
+GRID_VERSION = 2
 CELL_MAX = 4095  # three hexadecimal digits
 FLAG = 15  # a set flag: pure red
 STEP = 17  # one hexadecimal digit step in a channel: 15 · 17 = 255
