@@ -243,3 +243,16 @@ def test_a_question_is_judged_the_same_after_the_round_trip():
     assert decoded == {"U": [0, 1, 2], "S": q["S"]}
     for answer in ("[0, 1]", "[0, 2]", "[2]", "[1]", "Impossible"):
         assert task.evaluate(q, f"Answer: {answer}").valid == task.evaluate(decoded, f"Answer: {answer}").valid
+
+
+def test_edge_weights_never_cover_each_other_or_a_vertex():
+    from dmpo.npbench.render import LABEL_CLASHES
+
+    # 8 cities: the four diameters cross at the centre, where every midpoint label would sit.
+    tsp = {str(i): {str(j): 0 if i == j else 10 + i + j for j in range(8)} for i in range(8)}
+    assert npbench.get_task("tsp").render(tsp).info[LABEL_CLASHES] == 0
+    for name, difficulties in (("tsp", ("tiny",)), ("min_cut", ("tiny",)), ("max_cut", ("tiny", "easy"))):
+        for difficulty in difficulties:
+            for seed in range(10):
+                image = npbench.get_task(name).render(question(name, difficulty, seed))
+                assert image.info[LABEL_CLASHES] == 0, (name, difficulty, seed)

@@ -22,6 +22,10 @@ def _font(size: int) -> ImageFont.ImageFont:
 # The smallest text of a drawing, in pixels at its own size: fit_drawing (npbench.vision)
 # scales it with the image and tells how large it ends up (``image.info["min_text_px"]``).
 MIN_TEXT = "min_text_px"
+# How many edge-weight labels of a graph drawing still cover another label or a vertex.
+LABEL_CLASHES = "label_clashes"
+# Where a weight label may sit on its edge (fractions from one end), best first.
+_LABEL_SPOTS = (0.5, 0.4, 0.6, 0.32, 0.68, 0.25, 0.75)
 
 
 def draw_graph(
@@ -60,18 +64,39 @@ def draw_graph(
         draw.line([pos[u], pos[v]], fill="#888888", width=max(1, round(2 * unit)))
         if directed:
             _arrow_head(draw, pos[u], pos[v], node_r)
-    if weights:
-        for (u, v), w in weights.items():
-            mx, my = (pos[u][0] + pos[v][0]) / 2, (pos[u][1] + pos[v][1]) / 2
-            text = f"{w:g}"
-            box = draw.textbbox((mx, my), text, font=weight_font, anchor="mm")
-            draw.rectangle(box, fill=_BG)
-            draw.text((mx, my), text, fill="#c0392b", font=weight_font, anchor="mm")
+    circles = [(x - node_r, y - node_r, x + node_r, y + node_r) for x, y in pos]
+    placed: list[tuple[float, float, float, float]] = []
+    for (u, v), w in (weights or {}).items():
+        # On its edge, as near the middle as it can be without covering another label or a
+        # vertex (the diameters of an even polygon all cross at the centre).
+        text = f"{w:g}"
+        best = None
+        for t in _LABEL_SPOTS:
+            x, y = pos[u][0] + t * (pos[v][0] - pos[u][0]), pos[u][1] + t * (pos[v][1] - pos[u][1])
+            box = _grow(draw.textbbox((x, y), text, font=weight_font, anchor="mm"), 2)
+            clashes = sum(_overlap(box, other) for other in (*placed, *circles))
+            if best is None or clashes < best[0]:
+                best = (clashes, x, y, box)
+            if not clashes:
+                break
+        _, x, y, box = best
+        placed.append(box)
+        draw.rectangle(box, fill=_BG)
+        draw.text((x, y), text, fill="#c0392b", font=weight_font, anchor="mm")
     for i, (x, y) in enumerate(pos):
         draw.ellipse([x - node_r, y - node_r, x + node_r, y + node_r], fill=_PALETTE[0], outline=_FG)
         draw.text((x, y), str(i), fill="white", font=label_font, anchor="mm")
     img.info[MIN_TEXT] = min(label_px, weight_px) if weights else label_px
+    img.info[LABEL_CLASHES] = sum(_overlap(a, b) for i, a in enumerate(placed) for b in (*placed[i + 1:], *circles))
     return img
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _grow(box: tuple[float, ...], by: float) -> tuple[float, float, float, float]:
+    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
 def _arrow_head(draw: ImageDraw.ImageDraw, a: tuple[float, float], b: tuple[float, float], r: float) -> None:
