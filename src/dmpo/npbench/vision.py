@@ -39,7 +39,7 @@ _TEXT_ENCODING_PHRASES = (" as adjacency lists", " (each vertex maps to its neig
 _GRAPH = ("The image draws the graph: each vertex is a blue circle labelled with its id, each edge "
           "a grey line between two circles.")
 _WEIGHTED = ("The image draws the graph: each vertex is a blue circle labelled with its id, each "
-             "edge a grey line with its weight in red at its middle.")
+             "edge a grey line with its weight in red on it, near its middle.")
 DRAWING_LEGENDS: dict[str, str] = {
     "graph_coloring": _GRAPH,
     "max_clique": _GRAPH,
