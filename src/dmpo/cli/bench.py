@@ -46,13 +46,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-unproved", action="store_true",
                    help="store instances whose optimum was not proved within the time limit "
                         "(proved=false, optimum = best value found); by default that is an error")
-    p.add_argument("--format", choices=("jsonl", "hf", "vlmevalkit"), default="jsonl",
-                   help="jsonl file, a Hugging Face datasets folder, or a VLMEvalKit image-dataset TSV")
+    p.add_argument("--format", choices=("jsonl", "hf", "vlmevalkit", "verl"), default="jsonl",
+                   help="jsonl file, a Hugging Face datasets folder, a VLMEvalKit image-dataset TSV, "
+                        "or a verl RL parquet file")
     _add_vlmevalkit_arguments(p)
     p.add_argument("--prompt-style", choices=("nl", "compact"), default="nl",
-                   help="prompt column of a datasets folder, question column of a VLMEvalKit TSV")
+                   help="prompt column of a datasets folder or verl parquet, question column of a "
+                        "VLMEvalKit TSV")
     p.add_argument("--output", "-o", required=True,
-                   help="output file (jsonl, overwritten if it exists) or folder (hf)")
+                   help="output file (jsonl, vlmevalkit tsv or verl parquet; overwritten if it exists) "
+                        "or folder (hf)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("score", help="score predictions against instances (NP-Bench, math, reasoning-gym)")
@@ -138,7 +141,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     names = _task_names(args.tasks)
     output = Path(args.output)
     _check_vlmevalkit_arguments(args)
-    if args.format in ("jsonl", "vlmevalkit"):
+    if args.format in ("jsonl", "vlmevalkit", "verl"):
         check_output_file(output, "--output")
     else:
         _output_folder(output, "--output", datasets=True)
@@ -165,6 +168,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             path = save_jsonl(instances, output)
         elif args.format == "vlmevalkit":
             path = _save_vlmevalkit(instances, output, args)
+        elif args.format == "verl":
+            path = _save_verl(instances, output, args.prompt_style)
         else:
             path = save_hf(instances, output, prompt_style=args.prompt_style)
     except OSError as exc:
@@ -190,6 +195,13 @@ def _check_vlmevalkit_arguments(args: argparse.Namespace) -> None:
 def _save_vlmevalkit(instances: list[npbench.Instance], output: Path, args: argparse.Namespace) -> Path:
     """The VLMEvalKit TSV: the vision prompt (``--prompt-style``) and image of each instance."""
     return save_vlmevalkit(instances, output, render=args.render or "drawing", style=args.prompt_style)
+
+
+def _save_verl(instances: list, output: Path, prompt_style: str) -> Path:
+    """``--format verl``: verl's RL parquet layout (``dmpo.engines.verl.data``)."""
+    from dmpo.engines.verl.data import save_verl_parquet
+
+    return save_verl_parquet(instances, output, prompt_style=prompt_style)
 
 
 def _is_source_spec(data: str) -> bool:
