@@ -82,6 +82,23 @@ def violations() -> list[str]:
     return bad
 
 
+# The engine adapters are independent of each other: each imports the core and itself only.
+ENGINES = ("trl", "verl")
+
+
+def test_engine_adapters_do_not_import_each_other():
+    bad = []
+    for engine in ENGINES:
+        for path in sorted((SRC / "engines" / engine).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                bad += [f"{path.relative_to(SRC)}: {name}" for name in names for other in ENGINES
+                        if other != engine and (name.startswith(f"dmpo.engines.{other}")
+                                                or name.split(".")[0] == other)]
+    assert bad == []
+
+
 def test_every_package_has_a_layer():
     packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     modules = {p.stem for p in SRC.glob("*.py") if p.stem != "__init__"}
