@@ -14,7 +14,7 @@ verl = pytest.importorskip("verl")
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from verl.trainer.ppo import core_algos  # noqa: E402
-from verl.workers.config import ActorConfig  # noqa: E402
+from verl.workers.config import ActorConfig, PolicyLossConfig  # noqa: E402
 
 from dmpo import objectives  # noqa: E402
 from dmpo.engines.verl import plugin  # noqa: E402
@@ -119,6 +119,19 @@ def test_verl_grpo_and_gpg_advantages_equal_ours():
                                                            eps=1e-6), **TOL)
 
 
+def test_verl_gpg_alpha_counts_non_zero_rewards_ours_counts_degenerate_groups():
+    rewards = torch.tensor([0.0, 1.0, 0.5, 0.2, 0.2, 0.2], dtype=torch.float64)  # group b: equal
+    token_rewards = torch.zeros(6, 2, dtype=torch.float64)
+    token_rewards[:, -1] = rewards
+    gpg, _ = core_algos.compute_gpg_outcome_advantage(token_rewards, torch.ones(6, 2), UIDS)
+    centred = group_advantages(rewards, GROUP_IDS, scale_rewards="none", eps=1e-6)
+    torch.testing.assert_close(gpg[:, 0], centred * 6 / 5, **TOL)  # verl: B / (rewards ≠ 0)
+    from dmpo.objectives.gpg import valid_sample_scale
+    batch = objectives.GroupBatch(logps=torch.zeros(6, 2), mask=torch.ones(6, 2), rewards=rewards,
+                                  group_ids=GROUP_IDS)
+    assert float(valid_sample_scale(batch, torch.float64)) == 2.0  # ours: B / (B − 3)
+
+
 def test_token_weights_are_the_weights_of_verl_agg_loss():
     _, _, mask, _ = tensors()
     for mode in ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "token-sum"):
@@ -167,3 +180,22 @@ def test_base_none_is_the_dm_shift_alone_and_lam_zero_is_verl_grpo():
     grpo_only, _ = plugin.dmpo_advantages(token_rewards, mask, UIDS, old, lam=0.0)
     grpo, _ = core_algos.compute_grpo_outcome_advantage(token_rewards, mask, UIDS)
     torch.testing.assert_close(grpo_only, grpo, **TOL)
+
+
+def test_verl_clip_cov_and_kl_cov_equal_ours():
+    logps, old, mask, adv = tensors(seed=4)
+    adv = adv * 3  # covariances of order 1: several tokens in (lb, ub)
+    policy = {"clip_cov_ratio": 0.3, "clip_cov_lb": 0.05, "clip_cov_ub": 5.0}
+    config = actor(policy_loss=PolicyLossConfig(loss_mode="clip_cov", **policy))
+    torch.manual_seed(7)  # both draw the candidates' permutation from torch's global generator
+    theirs = verl_loss("clip_cov", logps, old, mask, adv, "token-mean", config)
+    torch.manual_seed(7)
+    mine = ours("clip_cov", logps, old, mask, adv, seed=None, **policy)
+    assert_same(theirs, mine, logps)
+    plain = ours("bnpo", logps, old, mask, adv)
+    assert abs(float(plain) - float(mine)) > 1e-4  # tokens were selected
+
+    policy = {"kl_cov_ratio": 0.2, "ppo_kl_coef": 0.5}
+    config = actor(policy_loss=PolicyLossConfig(loss_mode="kl_cov", **policy))
+    assert_same(verl_loss("kl_cov", logps, old, mask, adv, "token-mean", config),
+                ours("kl_cov", logps, old, mask, adv, **policy), logps)

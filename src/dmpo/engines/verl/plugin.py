@@ -20,6 +20,7 @@ Registered:
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 from typing import Any
 
@@ -35,6 +36,7 @@ from dmpo.objectives.policy_gradient import vespo_weights
 __all__ = ["ADV_ESTIMATOR", "DMPO_DEFAULTS", "VESPO_LOSS", "compute_dmpo_advantage",
            "dmpo_advantages", "dmpo_params", "vespo_policy_loss"]
 
+_LOG = logging.getLogger(__name__)
 ADV_ESTIMATOR = "dmpo"
 VESPO_LOSS = "dmpo_vespo"
 # The paper's settings (λ = 2, α = 1/15, reward target, mse per group, φ = average log-prob);
@@ -159,7 +161,8 @@ def compute_dmpo_advantage(
         token_level_rewards, response_mask, index, data.batch["old_log_probs"],
         norm_adv_by_std_in_grpo=norm, **dmpo_params(config),
     )
-    data.meta_info.setdefault("dmpo_metrics", {}).update(metrics)
+    # verl has no channel from an estimator to its step metrics: the DM diagnostics go to the log.
+    _LOG.info("dmpo: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     return advantages, advantages
 
 
