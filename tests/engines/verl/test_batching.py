@@ -51,19 +51,26 @@ def balance(batch, ranks: int) -> None:
     RayPPOTrainer._balance_batch(trainer, batch, metrics={})
 
 
-def verl_step(policy, batch, *, loss_agg_mode, ranks, max_tokens, naive_dm=False):
+def verl_step(policy, batch, *, loss_agg_mode, ranks, max_tokens=None, micro_batch_size=None,
+              naive_dm=False):
     """One optimiser step through verl's update path (module docstring); returns the new policy
     and the number of micro-batches per rank."""
     policy = copy.deepcopy(policy)
-    config = ActorConfig(strategy="fsdp", rollout_n=GROUP, use_dynamic_bsz=True,
+    dynamic = micro_batch_size is None
+    config = ActorConfig(strategy="fsdp", rollout_n=GROUP, use_dynamic_bsz=dynamic,
+                         ppo_micro_batch_size_per_gpu=micro_batch_size,
                          loss_agg_mode=loss_agg_mode, clip_ratio=0.2)
     total_tokens = int(batch.batch["response_mask"].sum())
     grads = [torch.zeros_like(p) for p in policy.parameters()]
     counts = []
     for chunk in batch.chunk(ranks):
         data = left_right_2_no_padding(chunk.to_tensordict())
-        tu.assign_non_tensor(data, use_dynamic_bsz=True, max_token_len_per_gpu=max_tokens,
-                             dp_size=ranks, batch_num_tokens=total_tokens, global_batch_size=len(batch))
+        tu.assign_non_tensor(data, use_dynamic_bsz=dynamic, dp_size=ranks,
+                             batch_num_tokens=total_tokens, global_batch_size=len(batch))
+        if dynamic:
+            tu.assign_non_tensor(data, max_token_len_per_gpu=max_tokens)
+        else:
+            tu.assign_non_tensor(data, micro_batch_size_per_gpu=micro_batch_size)
         micro_batches, _ = prepare_micro_batches(data)
         counts.append(len(micro_batches))
         policy.zero_grad()
@@ -141,6 +148,10 @@ def test_balanced_dynamic_micro_batches_give_the_whole_batch_dmpo_step(setup, lo
     split, counts = verl_step(policy, batch, loss_agg_mode=loss_agg_mode, ranks=2, max_tokens=16)
     assert min(counts) >= 3  # several micro-batches per rank, groups split among them
     assert distance(split, reference) < 1e-12
+    fixed, counts = verl_step(policy, batch, loss_agg_mode=loss_agg_mode, ranks=4,
+                              micro_batch_size=2)
+    assert counts == [2, 2, 2, 2]  # 4 ranks × 2 micro-batches of 2 rows
+    assert distance(fixed, reference) < 1e-12
 
 
 def test_a_per_micro_batch_dm_term_is_not_the_whole_batch_step(setup):
