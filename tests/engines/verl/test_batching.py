@@ -154,6 +154,25 @@ def test_balanced_dynamic_micro_batches_give_the_whole_batch_dmpo_step(setup, lo
     assert distance(fixed, reference) < 1e-12
 
 
+def test_the_v1_trainer_advantage_path_gives_the_same_advantages(setup):
+    """verl's default trainer (V1) computes advantages through
+    ``compute_advantage_for_multi_trajectories``: the estimator must find its batch there too."""
+    from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
+
+    _, raw = setup
+    mode = "seq-mean-token-mean"
+    config = OmegaConf.create({"norm_adv_by_std_in_grpo": True,
+                               "dmpo": {"lam": LAM, "alpha": ALPHA, "loss_agg_mode": mode}})
+    keys = [f"{uid}_0_{i}" for i, uid in enumerate(raw.non_tensor_batch["uid"])]
+    v1 = compute_advantage_for_multi_trajectories(copy.deepcopy(raw), batch_keys=keys,
+                                                  adv_estimator="dmpo", num_repeat=GROUP,
+                                                  config=config)
+    v0 = advantages(copy.deepcopy(raw), "dmpo", mode)
+    torch.testing.assert_close(v1.batch["advantages"], v0.batch["advantages"], atol=0, rtol=0)
+    grpo = advantages(copy.deepcopy(raw), "grpo", mode)
+    assert float((v0.batch["advantages"] - grpo.batch["advantages"]).abs().max()) > 1e-3
+
+
 def test_a_per_micro_batch_dm_term_is_not_the_whole_batch_step(setup):
     policy, raw = setup
     mode = "seq-mean-token-mean"
