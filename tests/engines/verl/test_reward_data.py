@@ -92,6 +92,10 @@ def test_the_launcher_adds_dmpo_defaults_and_keeps_user_overrides():
                          "algorithm.dmpo.loss_agg_mode=seq-mean-token-mean"])
     with pytest.raises(DmpoError, match="KEY=VALUE"):
         build_overrides(["oops"])
+    from dmpo.engines.verl.launch import main
+
+    with pytest.raises(SystemExit, match="dmpo: error: expected Hydra overrides"):
+        main(["oops"])
 
 
 def test_our_parquet_rows_through_verl_reward_manager(instances, tmp_path):
