@@ -40,7 +40,6 @@ from dmpo.objectives.common import (
     group_max,
     group_min,
     group_size,
-    group_softmax,
     group_sum,
     sequence_logps,
 )
