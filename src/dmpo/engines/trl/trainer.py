@@ -55,8 +55,10 @@ What changes:
 
 Logged every step (TRL's ``_metrics``, so they reach every ``report_to`` backend): TRL's own
 (reward, reward_std, frac_reward_zero_std, entropy, completions/…), the objective's
-diagnostics (DMPO: dm_loss, max_p, max_q, entropy_q, zero_signal_frac; clip ratios, kl,
-advantage_abs_mean), ``group/zero_std_frac`` (groups whose raw rewards span ≤ 1e-5) and the
+diagnostics (DMPO: ``dm_term.DM_DIAGNOSTICS`` — dm_loss, max_p, max_q, entropy_q, entropy_p,
+phi_std, zero_signal_frac, and the DM term's share of the update with respect to the sequence
+scores φ: dm_grad_norm, base_grad_norm, dm_grad_ratio, dm_grad_share, dm_base_cos, dm_lambda;
+clip ratios, kl, advantage_abs_mean), ``group/zero_std_frac`` (groups whose raw rewards span ≤ 1e-5) and the
 reward functions' own metrics (``npbench/distinct_valid_answers`` and others from the NP-Bench
 reward, ``reward_failures/<name>``).
 """
@@ -88,7 +90,7 @@ from dmpo.engines.trl.rewards import FAILURE_REWARD, safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.loading import resolve_model_source
 from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
-from dmpo.objectives.dm_term import DM_DIAGNOSTICS, dm_term, dm_term_params
+from dmpo.objectives.dm_term import DM_TERM_DIAGNOSTICS, dm_term, dm_term_params
 from dmpo.objectives.policy_gradient import high_entropy_mask
 
 # Forward-pass inputs TRL passes for multimodal models; forwarded untouched.
@@ -551,9 +553,10 @@ class GroupObjectiveTrainer(GRPOTrainer):
     ) -> None:
         """Objective diagnostics (mean over processes) and TRL's token entropy, in one reduction."""
         if self._coefficient_form:
-            # The DM diagnostics were logged at sampling time over whole groups; the micro-batch's
-            # own, over partial groups, would mislead.
-            metrics = {k: v for k, v in metrics.items() if k not in DM_DIAGNOSTICS}
+            # The DM term's diagnostics were logged at sampling time over whole groups; the
+            # micro-batch's own, over partial groups, would mislead. Its gradient diagnostics
+            # (the DM and base parts of this micro-batch's update) stay.
+            metrics = {k: v for k, v in metrics.items() if k not in DM_TERM_DIAGNOSTICS}
         names = list(metrics)
         entropy_stats = torch.stack([(entropies.detach() * mask).sum(), mask.sum()]).float()
         values = torch.tensor(list(metrics.values()), dtype=torch.float32, device=entropy_stats.device)
