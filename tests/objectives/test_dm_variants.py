@@ -13,7 +13,12 @@ import torch
 
 from dmpo import objectives
 from dmpo.errors import DmpoError
-from dmpo.objectives.dm_term import RATIO_CAP, dm_term, gradient_diagnostics
+from dmpo.objectives.dm_term import (
+    DM_GRADIENT_DIAGNOSTICS,
+    RATIO_CAP,
+    dm_term,
+    gradient_diagnostics,
+)
 from dmpo.objectives.dmpo import base_phi_gradient, dmpo
 from dmpo.objectives.policy_gradient import grpo
 from tests.objectives.test_policy_gradient import LOGPS, make_batch
@@ -112,6 +117,23 @@ def test_base_phi_gradient_of_grpo_on_policy_is_minus_advantage_over_n():
     g = base_phi_gradient(grpo(batch).loss, logps, batch.mask)
     a = 0.5 / (math.sqrt(0.5) + 1e-4)
     torch.testing.assert_close(g, t(-a, a, a, -a) / 4)
+
+
+def test_gradient_diagnostics_arrive_with_the_backward_pass():
+    batch = make_batch(torch.tensor(LOGPS, dtype=F64, requires_grad=True))
+    out = dmpo(batch)
+    assert not set(DM_GRADIENT_DIAGNOSTICS) & set(out.metrics)
+    out.loss.backward()
+    assert set(DM_GRADIENT_DIAGNOSTICS) <= set(out.metrics) and out.metrics["dm_lambda"] == 2.0
+    # Without a base, or with dm_share, they are there at once.
+    assert set(DM_GRADIENT_DIAGNOSTICS) <= set(dmpo(make_batch(), base="none").metrics)
+    assert set(DM_GRADIENT_DIAGNOSTICS) <= set(dmpo(make_batch(), dm_share=1.0).metrics)
+    # An engine scaling the loss (1/4 for accumulation) sees the same diagnostics.
+    scaled = make_batch(torch.tensor(LOGPS, dtype=F64, requires_grad=True))
+    quarter = dmpo(scaled)
+    (quarter.loss / 4).backward()
+    for key in DM_GRADIENT_DIAGNOSTICS:
+        assert quarter.metrics[key] == pytest.approx(out.metrics[key], rel=1e-12), key
 
 
 def test_dmpo_gradient_diagnostics_match_autograd():
@@ -229,8 +251,11 @@ def test_presets_gradcheck(name):
 def test_variants_move_q_off_uniform():
     # The reason for dmpo-tau and dmpo-sum: on the same batch their q is further from uniform
     # (lower entropy) than the paper's, so their DM gradient is larger.
-    batch = make_batch(torch.tensor(LOGPS, dtype=F64, requires_grad=True))
-    paper, tau, total = (objectives.get(n)(batch).metrics for n in ("dmpo", "dmpo-tau", "dmpo-sum"))
+    outs = [objectives.get(n)(make_batch(torch.tensor(LOGPS, dtype=F64, requires_grad=True)))
+            for n in ("dmpo", "dmpo-tau", "dmpo-sum")]
+    for out in outs:
+        out.loss.backward()  # the gradient diagnostics come with the backward pass
+    paper, tau, total = (out.metrics for out in outs)
     assert tau["entropy_q"] < paper["entropy_q"] and total["entropy_q"] < paper["entropy_q"]
     assert tau["dm_grad_norm"] > paper["dm_grad_norm"]
 

@@ -112,7 +112,9 @@ def dmpo(
     groups in the batch, the means of max_p, max_q, entropy_q, entropy_p and phi_std (the
     within-group std of φ), zero_signal_frac (groups whose z spans ≤ 1e-5); and the share of
     the DM term in the update: dm_grad_norm ‖λ·c‖, base_grad_norm ‖g_base‖, dm_grad_ratio,
-    dm_grad_share, dm_base_cos, dm_lambda (``gradient_diagnostics``).
+    dm_grad_share, dm_base_cos, dm_lambda (``gradient_diagnostics``). These last six come from
+    the base's token gradient, which the backward pass sees for free: they enter ``metrics``
+    when the loss is backpropagated (with dm_share, and with base "none", at once).
     """
     check_choice("dm_form", dm_form, DM_FORMS)
     if dm_form == "coefficient" and coefficients is None:
@@ -169,20 +171,44 @@ def dmpo(
 
     upstream: list[torch.Tensor] = []
     scale_box: list[torch.Tensor] = []  # filled below, read in the backward pass
-    logps = _AddTokenGradient.apply(logps, mask, scale_box, upstream)
+    sink: list[dict[str, float]] = []  # the metrics the backward pass completes
+    # Without dm_share the gradient diagnostics come free from the backward pass, which sees the
+    # base's token gradient; dm_share needs that gradient now, so it pays one autograd.grad.
+    probe = None if dm_share is not None else _Probe(lam * coefficients, lam, length_normalize, sink)
+    logps = _AddTokenGradient.apply(logps, mask, scale_box, upstream, probe)
     base_out = BASES[base](dataclasses.replace(batch, logps=logps), **base_params)
-    base_grad = base_phi_gradient(base_out.loss, logps, mask, length_normalize=length_normalize)
+    grads: dict[str, torch.Tensor] = {}
     if dm_share is not None:
+        base_grad = base_phi_gradient(base_out.loss, logps, mask, length_normalize=length_normalize)
         c_norm = coefficients.norm()
         lam = float(dm_share * base_grad.norm() / c_norm) if c_norm > 0 else 0.0
+        grads = gradient_diagnostics(lam * coefficients, base_grad, lam)
     scale_box.append(lam * token_scale)
     loss = base_out.loss + lam * dm.loss
     if loss.requires_grad:
         loss.register_hook(functools.partial(_record, upstream))
-    grads = gradient_diagnostics(lam * coefficients, base_grad, lam)
     out = to_output(loss, {**dm.diagnostics, **grads})
     out.metrics = {**base_out.metrics, **out.metrics}
+    sink.append(out.metrics)
     return out
+
+
+@dataclasses.dataclass
+class _Probe:
+    """What the backward pass needs to add the gradient diagnostics to the output's metrics."""
+
+    dm_grad: torch.Tensor  # λ·c [N]
+    lam: float
+    length_normalize: bool
+    sink: list  # [the output's metrics dict], once the objective has returned
+
+    def record(self, base_token_grad: torch.Tensor, mask: torch.Tensor) -> None:
+        per_row = (base_token_grad * mask).sum(-1)
+        if not self.length_normalize:
+            per_row = per_row / num_tokens(mask).clamp(min=1)
+        values = gradient_diagnostics(self.dm_grad, per_row, self.lam)
+        if self.sink:
+            self.sink[0].update(zip(values, torch.stack(list(values.values())).double().tolist()))
 
 
 def base_phi_gradient(
@@ -251,28 +277,34 @@ class _AddTokenGradient(torch.autograd.Function):
     engine scales the loss for accumulation), recorded by a hook on the loss into ``upstream``:
     the hook runs before this node, which lies upstream of the loss. This way the DM term's
     gradient Σ_k c_k·∂φ_k/∂lp_t costs one fused multiply-add on the gradient the base
-    surrogate sends back; differentiating φ by autograd instead (a second [N, T] branch, a
+    surrogate sends back (and the gradient diagnostics one masked row sum of it, written into
+    the objective's metrics: they appear there once the loss has been backpropagated); differentiating φ by autograd instead (a second [N, T] branch, a
     broadcast multiply and a gradient accumulation) costs about a quarter of a GRPO step on a
     CPU. First-order only.
     """
 
     @staticmethod
     def forward(
-        ctx, logps: torch.Tensor, mask: torch.Tensor, scale_box: list, upstream: list
+        ctx, logps: torch.Tensor, mask: torch.Tensor, scale_box: list, upstream: list, probe: _Probe | None
     ) -> torch.Tensor:
         ctx.save_for_backward(mask)
         ctx.scale_box = scale_box  # the scale is set after the base (dm_share needs its gradient)
         ctx.upstream = upstream
+        ctx.probe = probe
         return logps.view_as(logps)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         (mask,) = ctx.saved_tensors
         (scale,) = ctx.scale_box
         (loss_grad,) = ctx.upstream
         if loss_grad is None:  # an undefined gradient stands for zero
-            return grad, None, None, None
-        return torch.addcmul(grad, mask, (loss_grad * scale).unsqueeze(-1)), None, None, None
+            return grad, None, None, None, None
+        if ctx.probe is not None and bool(loss_grad != 0):
+            # ``grad`` is the base's gradient alone (the DM term adds its own here), times loss_grad.
+            with torch.no_grad():
+                ctx.probe.record(grad / loss_grad, mask.to(grad.dtype))
+        return torch.addcmul(grad, mask, (loss_grad * scale).unsqueeze(-1)), None, None, None, None
 
 
 def _record(box: list, grad: torch.Tensor) -> None:

@@ -90,7 +90,12 @@ from dmpo.engines.trl.rewards import FAILURE_REWARD, safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.loading import resolve_model_source
 from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
-from dmpo.objectives.dm_term import DM_TERM_DIAGNOSTICS, dm_term, dm_term_params
+from dmpo.objectives.dm_term import (
+    DM_GRADIENT_DIAGNOSTICS,
+    DM_TERM_DIAGNOSTICS,
+    dm_term,
+    dm_term_params,
+)
 from dmpo.objectives.policy_gradient import high_entropy_mask
 
 # Forward-pass inputs TRL passes for multimodal models; forwarded untouched.
@@ -190,6 +195,10 @@ class GroupObjectiveTrainer(GRPOTrainer):
         )
         # The global step at which the buffered coefficients were computed (the policy they hold).
         self._dm_coefficients_step: int | None = None
+        # Objectives with a DM term report its gradient diagnostics in their metrics during the
+        # backward pass: the metrics of the micro-batch in training, logged after its backward.
+        self._has_dm_term = "dm_form" in self.group_objective.params
+        self._pending_dm_metrics: dict[str, float] | None = None
         self._gathered_rewards_per_func: torch.Tensor | None = None
         self._nonfinite_in_a_row = 0
         self.nonfinite_skipped = 0
@@ -466,7 +475,22 @@ class GroupObjectiveTrainer(GRPOTrainer):
             loss = loss + self.router_aux_loss_coef * aux_loss / normalizer
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_loss_metrics(mode, out.metrics, entropies, mask)
+        if self._has_dm_term and mode == "train" and loss.requires_grad:
+            self._pending_dm_metrics = out.metrics
         return loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        output = super().training_step(model, inputs, num_items_in_batch)
+        pending, self._pending_dm_metrics = self._pending_dm_metrics, None
+        if pending is not None:
+            # Every process ran the same objective, so every process reduces the same names; a
+            # micro-batch whose backward never reached the log-probs reports zeros.
+            values = torch.tensor([float(pending.get(name, 0.0)) for name in DM_GRADIENT_DIAGNOSTICS],
+                                  dtype=torch.float32, device=self.accelerator.device)
+            total = self.accelerator.reduce(values, reduction="sum") / self.accelerator.num_processes
+            for name, value in zip(DM_GRADIENT_DIAGNOSTICS, total.tolist()):
+                self._metrics["train"][name].append(value)
+        return output
 
     # ---- TRL's entropy options ---------------------------------------------------------------
     def _entropy_threshold(
@@ -552,10 +576,11 @@ class GroupObjectiveTrainer(GRPOTrainer):
         self, mode: str, metrics: dict[str, float], entropies: torch.Tensor, mask: torch.Tensor
     ) -> None:
         """Objective diagnostics (mean over processes) and TRL's token entropy, in one reduction."""
+        # The DM gradient diagnostics are logged after the backward pass (``training_step``).
+        metrics = {k: v for k, v in metrics.items() if k not in DM_GRADIENT_DIAGNOSTICS}
         if self._coefficient_form:
             # The DM term's diagnostics were logged at sampling time over whole groups; the
-            # micro-batch's own, over partial groups, would mislead. Its gradient diagnostics
-            # (the DM and base parts of this micro-batch's update) stay.
+            # micro-batch's own, over partial groups, would mislead.
             metrics = {k: v for k, v in metrics.items() if k not in DM_TERM_DIAGNOSTICS}
         names = list(metrics)
         entropy_stats = torch.stack([(entropies.detach() * mask).sum(), mask.sum()]).float()
