@@ -26,7 +26,9 @@ and a rerun skips it, so a crash or a kill loses at most the runs in flight. The
 (``quality_report.py``) is written to ``--output-dir`` (default ``benchmarks/results``):
 ``quality_<mode>.md`` (tables: mean ± std over seeds, overall and per task, paired differences
 against GRPO), ``quality_<mode>.json`` (raw per-run numbers and learning curves) and two PNGs
-(learning curves with a ±1 std band over seeds, final metrics with error bars).
+(learning curves with a ±1 std band over seeds, final metrics with error bars), plus a third,
+``quality_<mode>_dm.png``, when DMPO runs logged the DM diagnostics (the share of the DM term
+in the update, the spread of φ, the entropies of q and p, zero-signal groups: issue 14).
 ``--report-only`` rewrites it from the work dir's finished runs or, when the work dir has none,
 from the runs recorded in the previous report's JSON.
 """

@@ -5,7 +5,8 @@ kept in the ``runs`` list of a written report): its objective, parameters and se
 and per-task metrics, and training history. Mean ± std over seeds, paired differences, the
 table layout, learning curves with a band over seeds and bars with error bars come from
 ``dmpo.evaluation`` (``report.py``, ``plots.py``); this module arranges them for the quality
-grid (``quality_<mode>.md/.json``, ``_curves.png``, ``_bars.png``) and for DMPO's λ × α sweep
+grid (``quality_<mode>.md/.json``, ``_curves.png``, ``_bars.png``, ``_dm.png`` when the runs
+logged the DM diagnostics) and for DMPO's λ × α sweep
 (``quality_sensitivity.md/.json``). The JSON's ``aggregate`` layout is what later grids keep:
 ``{label: {"seeds", "overall": {metric: {"mean", "std", "values"}}, "tasks": {task: {metric:
 {"mean", "std"}}}, "train_seconds"}}``.

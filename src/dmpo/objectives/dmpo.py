@@ -202,8 +202,9 @@ class _Probe:
     length_normalize: bool
     sink: list  # [the output's metrics dict], once the objective has returned
 
-    def record(self, base_token_grad: torch.Tensor, mask: torch.Tensor) -> None:
-        per_row = (base_token_grad * mask).sum(-1)
+    def record(self, grad: torch.Tensor, mask: torch.Tensor, loss_grad: torch.Tensor) -> None:
+        """``grad``: the base's token gradient times ``loss_grad`` (what the backward pass sees)."""
+        per_row = (grad * mask).sum(-1) / loss_grad
         if not self.length_normalize:
             per_row = per_row / num_tokens(mask).clamp(min=1)
         values = gradient_diagnostics(self.dm_grad, per_row, self.lam)
@@ -303,7 +304,7 @@ class _AddTokenGradient(torch.autograd.Function):
         if ctx.probe is not None and bool(loss_grad != 0):
             # ``grad`` is the base's gradient alone (the DM term adds its own here), times loss_grad.
             with torch.no_grad():
-                ctx.probe.record(grad / loss_grad, mask.to(grad.dtype))
+                ctx.probe.record(grad, mask.to(grad.dtype), loss_grad)
         return torch.addcmul(grad, mask, (loss_grad * scale).unsqueeze(-1)), None, None, None, None
 
 
