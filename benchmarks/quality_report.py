@@ -53,7 +53,8 @@ BASELINE = "grpo"  # paired differences are taken against this objective
 # Logged training metrics kept in a record: the learning-curve panels and a few more.
 KEPT_HISTORY = tuple(dict.fromkeys((
     *(key for key, _ in TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss", "step_time",
-    *(key for _, keys, _ in DM_DIAGNOSTIC_PANELS for key, _ in keys), "max_q", "max_p", "dm_lambda")))
+    *(key for _, keys, _ in DM_DIAGNOSTIC_PANELS for key, _ in keys), "max_q", "max_p", "dm_lambda",
+    "dm_grad_norm", "base_grad_norm", "zero_signal_frac")))
 # A run that logged this has the DM diagnostics (runs recorded before issue 14 have not).
 DM_MARKER = "dm_grad_share"
 PNG_DPI = 80  # with the palette, a plot stays under 100 KB
