@@ -27,7 +27,7 @@ from dmpo.objectives.dm_term import DM_DIAGNOSTICS  # noqa: E402
 G = 4
 GROUP_OBJECTIVES = [
     "grpo", "bnpo", "dapo", "dr_grpo", "gspo",
-    "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "dmpo-share", "dmpo-silent", "disco", "brain",
+    "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "dmpo-share", "dmpo-silent", "dmpo-tau", "disco", "brain",
     "gpg", "clip_cov", "kl_cov", "passk", "flowrl",
 ]  # fmt: skip
 

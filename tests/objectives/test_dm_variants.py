@@ -160,7 +160,7 @@ def test_temperature_hand_value():
     # G = 2, φ = (0, 0.1), τ = 0.1 → q = softmax(0, 1) = (0.268941, 0.731059); rewards (1, 0),
     # α = 1 → p = (0.731059, 0.268941). ce: c = (q − p)/τ = (−4.621172, 4.621172).
     term = dm_term(t(0.0, 0.1), t(1.0, 0.0), torch.zeros(2, dtype=torch.long), alpha=1.0,
-                   divergence="ce", temperature=0.1)
+                   divergence="ce", q_temperature=0.1)
     torch.testing.assert_close(term.coefficients, t(-4.621172, 4.621172), atol=1e-6, rtol=0)
     assert term.diagnostics["max_q"].item() == pytest.approx(E / (E + 1))
     assert term.diagnostics["phi_std"].item() == pytest.approx(0.05)  # of φ itself, not φ/τ
@@ -171,7 +171,7 @@ def test_temperature_is_the_chain_rule_of_scaling_phi(divergence):
     # L(φ; τ) = L(φ/τ; 1), so c(φ; τ) = c(φ/τ; 1)/τ.
     phi, rewards = torch.tensor(LOGPS, dtype=F64).mean(1), t(1.0, 0.0, 0.5, 0.2, 0.9, 0.7, 0.3)
     groups = torch.tensor([4, 4, 4, 1, 1, 9, 9])
-    hot = dm_term(phi, rewards, groups, divergence=divergence, temperature=0.25)
+    hot = dm_term(phi, rewards, groups, divergence=divergence, q_temperature=0.25)
     plain = dm_term(phi / 0.25, rewards, groups, divergence=divergence)
     torch.testing.assert_close(hot.loss, plain.loss)
     torch.testing.assert_close(hot.coefficients, plain.coefficients / 0.25)
@@ -223,9 +223,9 @@ def test_dm_share_without_gradient_and_without_signal():
 
 
 @pytest.mark.parametrize("params", [
-    {"temperature": 0.1}, {"temperature": 0.3, "divergence": "js"}, {"length_normalize": False},
+    {"q_temperature": 0.1}, {"q_temperature": 0.3, "divergence": "js"}, {"length_normalize": False},
     {"zero_signal_only": True, "divergence": "ce"}, {"zero_signal_only": True, "base": "none"},
-    {"temperature": 0.2, "zero_signal_only": True, "divergence": "mse", "normalize": "sample"},
+    {"q_temperature": 0.2, "zero_signal_only": True, "divergence": "mse", "normalize": "sample"},
 ])
 def test_gradcheck_variants(params):
     rewards = [1.0, 0.0, 0.5, 0.4, 0.4, 0.7, 0.7]  # groups 1 and 9 silent, group 4 not
@@ -261,7 +261,7 @@ def test_variants_move_q_off_uniform():
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"temperature": 0.0}, "temperature must be positive"),
+    ({"q_temperature": 0.0}, "q_temperature must be positive"),
     ({"skip_zero_signal_groups": True, "zero_signal_only": True}, "exclude each other"),
     ({"dm_share": -1.0}, "dm_share must be"),
     ({"dm_share": 0.5, "base": "none"}, "needs a base"),

@@ -401,7 +401,7 @@ PRESETS = {
     "dmpo-ce": {"divergence": "ce"},
     "dmpo-pure": {"base": "none"},
     "dmpo-coef": {"dm_form": "coefficient"},
-    "dmpo-tau": {"temperature": 0.1},
+    "dmpo-tau": {"q_temperature": 0.1},
     "dmpo-sum": {"length_normalize": False},
     "dmpo-share": {"dm_share": 0.5},
     "dmpo-silent": {"divergence": "ce", "zero_signal_only": True, "lam": 1.0},

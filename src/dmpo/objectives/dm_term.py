@@ -103,7 +103,7 @@ def dm_term(
     divergence: str = "mse",
     skip_zero_signal_groups: bool = False,
     zero_signal_only: bool = False,
-    temperature: float = 1.0,
+    q_temperature: float = 1.0,
     normalize: str = "group",
     scale_rewards: str = "group",
     adv_eps: float = 1e-4,
@@ -120,7 +120,7 @@ def dm_term(
     by 2/G², which is why the paper's mse term is weak where q stays near uniform.
     ``skip_zero_signal_groups`` drops groups whose z spans ≤ 1e-5; ``zero_signal_only`` keeps
     only those (there p is uniform: the term pulls q towards uniform where the policy-gradient
-    term has no signal). ``temperature`` τ < 1 sharpens q = softmax(φ/τ), so that small
+    term has no signal). ``q_temperature`` τ < 1 sharpens q = softmax(φ/τ), so that small
     differences of φ make q depart from uniform. The batch must hold whole groups: q is a
     softmax over the group.
     """
@@ -128,8 +128,8 @@ def dm_term(
     check_choice("normalize", normalize, NORMALIZATIONS)
     if not alpha > 0:
         raise DmpoError(f"alpha must be positive, got {alpha}")
-    if not temperature > 0:
-        raise DmpoError(f"temperature must be positive, got {temperature}")
+    if not q_temperature > 0:
+        raise DmpoError(f"q_temperature must be positive, got {q_temperature}")
     if skip_zero_signal_groups and zero_signal_only:
         raise DmpoError("skip_zero_signal_groups and zero_signal_only exclude each other: "
                         "the first drops the groups the second keeps")
@@ -141,19 +141,19 @@ def dm_term(
 
     log_p = group_log_softmax(z / alpha, index, num_groups)
     p = torch.exp(log_p)
-    log_q = group_log_softmax(phi / temperature, index, num_groups)
+    log_q = group_log_softmax(phi / q_temperature, index, num_groups)
     q = torch.exp(log_q)
     size = group_size(index, num_groups, dtype)
 
     def through_softmax(d: torch.Tensor) -> torch.Tensor:
-        return q * (d - group_sum(q * d, index, num_groups)[index]) / temperature
+        return q * (d - group_sum(q * d, index, num_groups)[index]) / q_temperature
 
     if divergence == "mse":
         per_group = group_sum((p - q) ** 2, index, num_groups) / size
         grad_phi = through_softmax(2 * (q - p) / size[index])
     elif divergence == "ce":
         per_group = -group_sum(p * log_q, index, num_groups)
-        grad_phi = (q - p) / temperature
+        grad_phi = (q - p) / q_temperature
     else:
         log_m = torch.log(((p + q) / 2).clamp(min=JS_CLAMP))
         log_q_clamped = torch.log(q.clamp(min=JS_CLAMP))

@@ -80,7 +80,7 @@ def dmpo(
     length_normalize: bool = True,
     skip_zero_signal_groups: bool = False,
     zero_signal_only: bool = False,
-    temperature: float = 1.0,
+    q_temperature: float = 1.0,
     dm_share: float | None = None,
     normalize: str = "group",
     base: str = "grpo",
@@ -95,7 +95,7 @@ def dmpo(
         (epsilon_low, epsilon_high, beta_kl, ...; None or absent = the base's own default, e.g.
         ε_high = 0.28 for dapo); a parameter the base lacks is an error.
     L_DM: α, target_from, divergence, length_normalize, skip_zero_signal_groups,
-        zero_signal_only, temperature (τ of q = softmax(φ/τ)), normalize as
+        zero_signal_only, q_temperature (τ of q = softmax(φ/τ)), normalize as
         in :func:`~dmpo.objectives.dm_term.dm_term`; target_from="advantage" uses
         ``batch.advantages`` when given, else the group z-score with the base's
         ``scale_rewards`` (default "group") and ``adv_eps`` (default 1e-4).
@@ -145,7 +145,7 @@ def dmpo(
         divergence=divergence,
         skip_zero_signal_groups=skip_zero_signal_groups,
         zero_signal_only=zero_signal_only,
-        temperature=temperature,
+        q_temperature=q_temperature,
         normalize=normalize,
         scale_rewards=base_params.get("scale_rewards", "group"),
         adv_eps=base_params.get("adv_eps", 1e-4),
@@ -365,7 +365,7 @@ registry.add(
     paper=_PAPER + "; temperature on q (this library)",
     oracle=_ORACLE,
     summary="DMPO with q = softmax(φ/τ), τ = 0.1: small φ differences make q leave uniform.",
-    temperature=0.1,
+    q_temperature=0.1,
 )
 registry.add(
     "dmpo-sum",
