@@ -69,6 +69,7 @@ from quality_report import (
     Sweep,
     compact_history,
     fmt_duration,
+    headline_text,
     machine_info,
     print_summary,
     run_label,
@@ -190,6 +191,11 @@ def comparison(objectives: Sequence[str], seeds: Sequence[int], *, sft: SFTSetti
 # (7 runs of 80 steps) 4.9 min, both on the shared machine (BENCHMARKS.md). Every run: G = 8 and
 # 32 completions per step (4 prompts × G), learning rate 2e-4, completions ≤ 32 tokens (answers of
 # tiny instances are up to 26 characters + EOS; 24 would truncate some valid ones) unless given.
+# Issue 12: a reasoning-gym task with many valid answers, at a size the built-in model can learn
+# (3 numbers up to 20, targets 10-60: 2-16 solutions each). The SFT start is warm-started on this
+# task only, with every solution found by exhaustive search (dmpo.sources.countdown); prompts are
+# reasoning-gym's own question text (≈ 360 characters), hence max_length 512.
+COUNTDOWN = "rg:countdown?min_numbers=3&max_numbers=3&max_value=20&min_target=10&max_target=60"
 BUDGETS: dict[str, Budget] = {
     "full": Budget("full", comparison(OBJECTIVES, (0, 1, 2), max_steps=200)),
     "quick": Budget("quick", comparison(OBJECTIVES, (0,), max_steps=80, eval_count=16)),
@@ -211,6 +217,17 @@ BUDGETS: dict[str, Budget] = {
                         learning_rate=3e-3),
         max_steps=2, num_generations=4, per_device_batch=8, eval_count=2),
         note="a structure check: its numbers mean nothing"),
+    "countdown": Budget("countdown", comparison(
+        ("grpo", "dmpo", "dmpo-ce"), (0, 1, 2), tasks=(COUNTDOWN,),
+        sft=SFTSettings(tasks=(COUNTDOWN,), instances_per_task=1000, answers_per_instance=4, max_length=512),
+        max_steps=200),
+        note="reasoning-gym countdown (issue 12); distinct correct answers are distinct expression texts"),
+    "smoke-sources": Budget("smoke-sources", comparison(
+        ("grpo", "dmpo"), (0,), tasks=(COUNTDOWN,),
+        sft=SFTSettings(tasks=(COUNTDOWN,), instances_per_task=16, answers_per_instance=2, hidden_size=32,
+                        num_layers=1, heads=2, epochs=1.0, batch_size=16, learning_rate=3e-3, max_length=512),
+        max_steps=2, num_generations=4, per_device_batch=8, eval_count=2),
+        note="a structure check of a reasoning-gym budget: its numbers mean nothing"),
     # benchmarks/gpu.sh: a 34M-parameter Llama built from scratch, warm-started by SFT on the GPU.
     "gpu": Budget("gpu", comparison(
         ("grpo", "dmpo"), (0,),
@@ -311,6 +328,7 @@ def run_one(budget: Budget, spec: RunSpec, work_dir: Path) -> dict[str, Any]:
     eval_started = time.perf_counter()
     evaluation = replace(budget.comparison.evaluation, model=os.fspath(model_dir), seed=spec.seed)
     _, instances, result = evaluate(evaluation, progress=False)
+    sources = "sources" in result.summary  # a math or reasoning-gym budget (dmpo.evaluation.sources)
     record = {
         "name": spec.name,
         "label": spec.label,
@@ -325,9 +343,9 @@ def run_one(budget: Budget, spec: RunSpec, work_dir: Path) -> dict[str, Any]:
         "started": started,
         "finished": time.time(),
         "headline": result.headline,
-        "tasks": result.summary["tasks"],
-        "qr_curve": result.qr_curve,
-        "eval_instances": [inst.id for inst in instances],
+        "tasks": result.summary["sources"] if sources else result.summary["tasks"],
+        "qr_curve": None if sources else result.qr_curve,
+        "eval_instances": [pair[1].id if sources else pair.id for pair in instances],
         "history": compact_history(history),
     }
     path = result_path(work_dir, spec)
@@ -421,10 +439,8 @@ def run_grid(budget: Budget, specs: Sequence[RunSpec], work_dir: Path, workers: 
             if code == 0 and path.is_file():
                 record = json.loads(path.read_text())
                 done[spec] = record
-                h = record["headline"]
                 print(f"{prefix} {fmt_duration(seconds)} (train {fmt_duration(record['train_seconds'])}) "
-                      f"QR {h['qr']:5.1f}  best@{k} {h['qr_best']:5.1f}  distinct valid {h['distinct_valid']:4.2f}"
-                      f"  pass@{k} {h.get(f'pass@{k}', float('nan')):5.1f} | elapsed {fmt_duration(elapsed)}, "
+                      f"{headline_text(record['headline'], k)} | elapsed {fmt_duration(elapsed)}, "
                       f"~{fmt_duration(left)} left", flush=True)
             else:
                 failed.append(spec.name)

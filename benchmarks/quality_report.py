@@ -53,6 +53,7 @@ BASELINE = "grpo"  # paired differences are taken against this objective
 # Logged training metrics kept in a record: the learning-curve panels and a few more.
 KEPT_HISTORY = tuple(dict.fromkeys((
     *(key for key, _ in TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss", "step_time",
+    "timing/rewards",
     *(key for _, keys, _ in DM_DIAGNOSTIC_PANELS for key, _ in keys), "max_q", "max_p", "dm_lambda",
     "dm_grad_norm", "base_grad_norm", "zero_signal_frac")))
 # A run that logged this has the DM diagnostics (runs recorded before issue 14 have not).
@@ -112,13 +113,35 @@ def compact_history(history: Sequence[Mapping[str, Any]]) -> dict[str, list]:
 
 
 # ---- aggregation ------------------------------------------------------------------------------
-def metric_columns(k: int) -> list[tuple[str, str]]:
-    """(headline key, label): rates and QR in %, distinct answers as counts per instance."""
+def metric_columns(k: int, sources: bool = False) -> list[tuple[str, str]]:
+    """(headline key, label): rates and QR in %, distinct answers as counts per instance;
+    ``sources``: the metrics of math and reasoning-gym tasks (``dmpo.evaluation.sources``)."""
+    if sources:
+        return [("accuracy", "accuracy"), ("reward", "mean reward"), ("well_formed", "well-formed"),
+                (f"pass@{k}", f"pass@{k}"), ("distinct_correct", f"distinct correct@{k}")]
     return comparison_columns(k, style="seeds")
 
 
-def paired_keys(k: int) -> list[str]:
+def paired_keys(k: int, sources: bool = False) -> list[str]:
+    if sources:
+        return ["accuracy", f"pass@{k}", "distinct_correct"]
     return ["qr", "qr_best", "distinct_valid", "distinct_optimal", f"pass@{k}"]
+
+
+def is_sources(rows: Mapping[str, Any] | Sequence[dict]) -> bool:
+    """Whether records (or an aggregate, by label) hold the metrics of math / reasoning-gym tasks."""
+    entries = rows.values() if isinstance(rows, Mapping) else rows
+    return any("accuracy" in entry.get("headline", entry.get("overall", {})) for entry in entries)
+
+
+def headline_text(headline: Mapping[str, float], k: int) -> str:
+    """One run's main numbers on one line."""
+    nan = float("nan")
+    if "accuracy" in headline:
+        return (f"accuracy {headline['accuracy']:5.1f}  pass@{k} {headline.get(f'pass@{k}', nan):5.1f}  "
+                f"distinct correct {headline['distinct_correct']:4.2f}")
+    return (f"QR {headline['qr']:5.1f}  best@{k} {headline['qr_best']:5.1f}  distinct valid "
+            f"{headline['distinct_valid']:4.2f}  pass@{k} {headline.get(f'pass@{k}', nan):5.1f}")
 
 
 def order(labels: Sequence[str], objectives: Sequence[str]) -> list[str]:
@@ -133,7 +156,7 @@ def order(labels: Sequence[str], objectives: Sequence[str]) -> list[str]:
 def aggregate(records: Sequence[dict], k: int, objectives: Sequence[str] = ()) -> dict[str, dict]:
     """Per label (objective with its parameters), in report order: mean ± std over seeds,
     overall and per task, and the mean training time."""
-    keys = [key for key, _ in metric_columns(k)]
+    keys = [key for key, _ in metric_columns(k, is_sources(records))]
     by_label: dict[str, list[dict]] = {}
     for record in sorted(records, key=lambda r: r["seed"]):
         by_label.setdefault(record["label"], []).append(record)
@@ -155,7 +178,7 @@ def paired_vs_baseline(records: Sequence[dict], k: int, objectives: Sequence[str
     for label in order(list(by_seed), objectives):
         if label in (baseline, SFT) or baseline not in by_seed:
             continue
-        entry = paired_differences(by_seed[label], by_seed[baseline], paired_keys(k))
+        entry = paired_differences(by_seed[label], by_seed[baseline], paired_keys(k, is_sources(records)))
         if entry is not None:
             out[label] = entry
     return out
@@ -172,7 +195,7 @@ def colors(labels: Sequence[str]) -> dict[str, str]:
 
 # ---- tables -----------------------------------------------------------------------------------
 def overall_table(agg: dict[str, dict], k: int) -> str:
-    columns = metric_columns(k)
+    columns = metric_columns(k, is_sources(agg))
     rows = [[display(label), str(len(entry["seeds"])),
              *(format_stat(entry["overall"][key], metric_digits(key)) for key, _ in columns),
              "-" if label == SFT else f"{entry['train_seconds'] / 60:.1f}"]
@@ -181,7 +204,7 @@ def overall_table(agg: dict[str, dict], k: int) -> str:
 
 
 def task_tables(agg: dict[str, dict], k: int) -> str:
-    columns = metric_columns(k)
+    columns = metric_columns(k, is_sources(agg))
     parts = []
     for task in sorted({t for entry in agg.values() for t in entry["tasks"]}):
         rows = [[display(label), *(format_stat(entry["tasks"][task][key], metric_digits(key))
@@ -193,8 +216,9 @@ def task_tables(agg: dict[str, dict], k: int) -> str:
 
 
 def paired_table(diffs: dict[str, dict], k: int) -> str:
-    labels = dict(metric_columns(k))
-    keys = paired_keys(k)
+    sources = any("accuracy" in entry for entry in diffs.values())
+    labels = dict(metric_columns(k, sources))
+    keys = paired_keys(k, sources)
     rows = [[label, *(format_difference(entry[key], metric_digits(key)) for key in keys)]
             for label, entry in diffs.items()]
     return markdown_table(["objective", *(f"Δ {labels[key]}" for key in keys)], rows)
@@ -216,7 +240,7 @@ def sensitivity_table(agg: dict[str, dict], sweep: Sweep, key: str) -> str:
 
 def summary_text(agg: dict[str, dict], k: int) -> str:
     """The overall table in fixed-width columns for the terminal."""
-    columns = [c for c in metric_columns(k) if c[0] != "sr_best"]
+    columns = [c for c in metric_columns(k, is_sources(agg)) if c[0] != "sr_best"]
     rows = [[display(label), str(len(entry["seeds"])),
              *(format_stat(entry["overall"][key], metric_digits(key)) for key, _ in columns)]
             for label, entry in agg.items()]
@@ -251,9 +275,10 @@ def plot_dm(records: Sequence[dict], agg: dict[str, dict], path: Path, group_siz
 
 
 def plot_bars(agg: dict[str, dict], k: int, path: Path) -> Path:
-    labels = dict(metric_columns(k))
-    percent = [(key, labels[key]) for key in ("qr", "qr_best", f"pass@{k}")]
-    counts = [(key, labels[key]) for key in ("distinct_valid", "distinct_optimal")]
+    sources = is_sources(agg)
+    labels = dict(metric_columns(k, sources))
+    percent = [(key, labels[key]) for key in (("accuracy", f"pass@{k}") if sources else ("qr", "qr_best", f"pass@{k}"))]
+    counts = [(key, labels[key]) for key in (("distinct_correct",) if sources else ("distinct_valid", "distinct_optimal"))]
     keys = [key for key, _ in (*percent, *counts)]
     means = {display(label): {key: entry["overall"][key]["mean"] for key in keys} for label, entry in agg.items()}
     stds = {display(label): {key: entry["overall"][key]["std"] for key in keys} for label, entry in agg.items()}
@@ -351,13 +376,20 @@ def write_grid_report(budget: Budget, records: Sequence[dict], output_dir: Path,
     curves = plot_curves(records, agg, output_dir / f"{stem}_curves.png")
     bars = plot_bars(agg, k, output_dir / f"{stem}_bars.png")
     dm = plot_dm(records, agg, output_dir / f"{stem}_dm.png", budget.comparison.train.num_generations)
-    md = [f"# Quality: DMPO against the GRPO family on NP-Bench ({budget.mode})", "",
+    sources = is_sources(agg)
+    where = ", ".join(budget.comparison.train.tasks) if sources else "NP-Bench"
+    md = [f"# Quality: DMPO against the GRPO family on {where} ({budget.mode})", "",
           *_header(budget, records, context), "", *_missing(context)]
+    legend = (f"Rates in %. **accuracy**: correct single samples; **mean reward**: 0.1 for a well-formed "
+              f"answer + the task's score; **well-formed**: samples with a final answer; **pass@{k}**: some "
+              f"sample correct; **distinct correct@{k}**: different correct answers among {k} samples."
+              if sources else
+              f"QR and rates in %. **QR mean**: one sample (0 if invalid); **QR best@{k}**: best of {k}; "
+              f"**success rate**: valid single samples; **success@{k}**: some sample valid with QR > 0; "
+              f"**distinct valid/optimal@{k}**: different valid/optimal answers among {k} samples; "
+              f"**pass@{k}**: some sample optimal.")
     md += ["## Overall (mean over tasks; mean ± std over seeds)", "", overall_table(agg, k), "",
-           f"QR and rates in %. **QR mean**: one sample (0 if invalid); **QR best@{k}**: best of {k}; "
-           f"**success rate**: valid single samples; **success@{k}**: some sample valid with QR > 0; "
-           f"**distinct valid/optimal@{k}**: different valid/optimal answers among {k} samples; "
-           f"**pass@{k}**: some sample optimal. The SFT row's spread is evaluation sampling noise alone.", ""]
+           f"{legend} The SFT row's spread is evaluation sampling noise alone.", ""]
     if diffs:
         md += [f"## Paired differences against {BASELINE} (same seed; mean ± std, seeds where higher)", "",
                paired_table(diffs, k), ""]

@@ -100,6 +100,32 @@ def test_smoke_report_structure_and_resume(tmp_path):
     assert json.loads((out / "quality_smoke.json").read_text())["aggregate"] == payload["aggregate"]
 
 
+@pytest.mark.slow
+def test_sources_budget_reports_source_metrics(tmp_path):
+    """A reasoning-gym budget (countdown): SFT on the source, runs scored by the source, the
+    report's columns are the source metrics."""
+    pytest.importorskip("reasoning_gym")
+    env = {**os.environ, "DMPO_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "out"
+    done = run_harness("--mode-name", "smoke-sources", "--work-dir", str(tmp_path / "work"), "--output-dir",
+                       str(out), env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "accuracy" in done.stdout and "distinct correct" in done.stdout
+    markdown = (out / "quality_smoke-sources.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| objective"))
+    for label in ("accuracy", "mean reward", "well-formed", "pass@16", "distinct correct@16"):
+        assert label in header
+    assert "QR" not in header
+    payload = json.loads((out / "quality_smoke-sources.json").read_text())
+    assert set(payload["aggregate"]) == {"sft", *OBJECTIVES}
+    for run in payload["runs"]:
+        head = run["headline"]
+        assert 0 <= head["accuracy"] <= head["pass@16"] <= 100 and 0 <= head["reward"] <= 1.1
+        assert [item.startswith("countdown-") for item in run["eval_instances"]] == [True, True]
+        assert list(run["tasks"]) == [payload["budget"]["tasks"][0]]
+    assert "Δ accuracy" in markdown
+
+
 @pytest.fixture
 def quality(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))

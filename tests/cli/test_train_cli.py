@@ -187,6 +187,20 @@ def test_sft_command_writes_a_model_and_prints_its_data(tmp_path, capsys):
     assert f"SFT model: {out}" in printed
 
 
+@pytest.mark.slow
+def test_sft_command_on_a_reasoning_gym_source(tmp_path, capsys):
+    pytest.importorskip("reasoning_gym")
+    spec = "rg:countdown?min_numbers=3&max_numbers=3&max_value=20&min_target=10&max_target=60"
+    out = tmp_path / "sft"
+    assert main(["sft", "--tasks", spec, "--instances-per-task", "5", "--answers-per-instance", "2",
+                 "--hidden-size", "32", "--num-layers", "1", "--epochs", "1", "--max-length", "512",
+                 "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "10  examples of 5 items with a known answer (of 5)" in printed
+    info = json.loads((out / "dmpo_sft.json").read_text())
+    assert info["data"]["num_examples"] == 10 and info["settings"]["tasks"] == [spec]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -103,6 +103,20 @@ def test_each_group_objective_trains(tiny_model_path, knapsack_dataset, tmp_path
         assert all(v >= 0 for v in logged(trainer, "phi_std") + logged(trainer, "base_grad_norm"))
 
 
+def test_time_in_reward_functions_is_logged_against_step_time(tiny_model_path, knapsack_dataset, tmp_path):
+    import time
+
+    def slow_reward(completions, **kwargs):
+        time.sleep(0.2)
+        return digit_reward(completions, **kwargs)
+
+    trainer, _, _ = train(tiny_model_path, knapsack_dataset, config(tmp_path, objective="grpo"), reward=slow_reward)
+    scoring, steps = logged(trainer, "timing/rewards"), logged(trainer, "step_time")
+    assert len(scoring) == 2 and len(steps) == 2
+    assert all(0.2 <= s < 0.2 + 0.5 for s in scoring)  # the sleep, plus little else
+    assert all(s < t for s, t in zip(scoring, steps))
+
+
 # ---- oracles --------------------------------------------------------------------------------
 def test_dmpo_with_lambda_zero_is_grpo(tiny_model_path, knapsack_dataset, tmp_path):
     _, _, dmpo = train(tiny_model_path, knapsack_dataset, config(tmp_path / "a", objective="dmpo", objective_kwargs={"lam": 0.0}))

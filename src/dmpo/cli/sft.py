@@ -55,8 +55,13 @@ def cmd_sft(args: argparse.Namespace) -> int:
         info = json.loads(info_path.read_text())
         print(f"{'task':22}{'examples':>10}{'optimal':>10}{'mean QR':>10}{'optima/inst':>13}")
         for task, row in info["data"]["tasks"].items():
-            print(f"{task:22}{row['examples']:>10}{row['optimal_fraction']:>10.2f}"
-                  f"{row['mean_quality_ratio']:>10.2f}{row['distinct_optima_per_instance']:>13.2f}")
+            if "optimal_fraction" in row:
+                print(f"{task:22}{row['examples']:>10}{row['optimal_fraction']:>10.2f}"
+                      f"{row['mean_quality_ratio']:>10.2f}{row['distinct_optima_per_instance']:>13.2f}")
+            else:  # a math or reasoning-gym source: correct answers only
+                print(f"{task}\n{'':22}{row['examples']:>10}  examples of {row['items_with_answers']} items with "
+                      f"a known answer (of {row['items']}), {row['distinct_answers_per_item']:.2f} distinct "
+                      "correct answers per item")
         if info.get("final_loss") is not None:
             print(f"final SFT loss {info['final_loss']:.4f}")
     print(f"SFT model: {path}")

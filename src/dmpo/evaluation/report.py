@@ -166,8 +166,9 @@ def paired_differences(
 
 
 def metric_digits(key: str) -> int:
-    """Decimals of a headline metric in tables: 2 for distinct-answer counts, 1 for percentages."""
-    return 2 if key.startswith("distinct") else 1
+    """Decimals of a headline metric in tables: 2 for distinct-answer counts and mean rewards, 1
+    for percentages."""
+    return 2 if key.startswith("distinct") or key == "reward" else 1
 
 
 def format_stat(stat: Mapping[str, Any], digits: int = 1) -> str:

@@ -33,6 +33,7 @@ from dmpo.pipeline.settings import (
     TrainSettings,
     apply_threads,
 )
+from dmpo.pipeline.sources import is_npbench
 
 
 @dataclass
@@ -49,6 +50,9 @@ class DemoSettings(ComparisonSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        others = [t for t in self.train.tasks if not is_npbench(t)]
+        if others:
+            raise DmpoError(f"the demo reports NP-Bench metrics; train it on NP-Bench tasks, not {others}")
         if self.workers < 1:
             raise DmpoError(f"workers must be at least 1, got {self.workers}")
         if len(self.seeds) != 1:

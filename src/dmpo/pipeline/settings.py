@@ -98,7 +98,9 @@ def _check_positive(obj: Any, *names: str) -> None:
 class SFTSettings:
     """The built-in model and its supervised warm start (see ``dmpo.pipeline.sft``)."""
 
-    tasks: tuple[str, ...] = option(DEFAULT_TASKS, "NP-Bench tasks of the SFT data")
+    tasks: tuple[str, ...] = option(
+        DEFAULT_TASKS, "tasks of the SFT data: NP-Bench names, math:..., rg:NAME (sources with known "
+        "correct answers, e.g. rg:countdown)")
     difficulty: str = option("tiny", "instance difficulty of the SFT data")
     instances_per_task: int = option(300, "instances per task")
     answers_per_instance: int = option(4, "SFT examples per instance")
@@ -119,8 +121,7 @@ class SFTSettings:
         object.__setattr__(self, "tasks", _tasks_tuple(self.tasks))
         if not self.tasks:
             raise DmpoError("SFT needs at least one task")
-        for name in self.tasks:
-            npbench.get_task(name)
+        _check_task_specs(self.tasks, self.difficulty)
         if self.instances_per_task < 1 or self.answers_per_instance < 1:
             raise DmpoError(
                 f"instances_per_task and answers_per_instance must be at least 1, got "
@@ -277,9 +278,6 @@ class ComparisonSettings:
             raise DmpoError(f"a comparison needs distinct objectives, got {list(self.objectives)}")
         if not self.seeds:
             raise DmpoError("a comparison needs at least one seed")
-        others = [t for t in self.train.tasks if not is_npbench(t)]
-        if others:
-            raise DmpoError(f"a comparison reports NP-Bench metrics; train its runs on NP-Bench tasks, not {others}")
         self.evaluation = dataclasses.replace(
             self.evaluation, tasks=self.train.tasks, difficulty=self.train.difficulty,
             max_new_tokens=self.train.max_completion_length, data=None)

@@ -52,6 +52,8 @@ from dmpo.pipeline.settings import (
     default_model_path,
     is_built,
 )
+from dmpo.pipeline.sources import get_source, is_npbench
+from dmpo.sources import split_spec
 
 
 @dataclass
@@ -77,14 +79,20 @@ def build_sft_examples(
     """Compact prompts and ``Answer: ...`` completions with a spread of quality (module doc)."""
     if instances_per_task < 1:
         raise DmpoError(f"instances_per_task must be at least 1, got {instances_per_task}")
-    task_objects = [npbench.get_task(name) for name in tasks]
-    if not task_objects:
+    if not tasks:
         raise DmpoError("no tasks given for the SFT data")
+    task_objects = [npbench.get_task(split_spec(name)[1]) for name in tasks if is_npbench(name)]
+    sources = [get_source(name) for name in tasks if not is_npbench(name)]
     rng = random.Random(f"dmpo/sft/{seed}")
     examples: list[dict[str, Any]] = []
     per_task: dict[str, dict[str, float]] = {}
-    total = len(task_objects) * instances_per_task
+    total = len(tasks) * instances_per_task
     with tqdm(total=total, desc="SFT data", unit="inst", disable=not progress) as bar:
+        for source in sources:
+            rows, stats = _source_examples(source, rng, instances_per_task=instances_per_task,
+                                           answers_per_instance=answers_per_instance, seed=seed, bar=bar)
+            examples += rows
+            per_task[source.name] = stats
         for task in task_objects:
             optimal_count = 0
             distinct_optima = 0
@@ -126,6 +134,34 @@ def build_sft_examples(
         raise DmpoError(f"no SFT examples could be built for tasks {list(tasks)}")
     rng.shuffle(examples)
     return SFTData(examples, {"num_examples": len(examples), "tasks": per_task})
+
+
+def _source_examples(source: Any, rng: random.Random, *, instances_per_task: int, answers_per_instance: int,
+                     seed: int, bar: Any) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """SFT examples of a math or reasoning-gym source: each item's correct answers (the source's
+    ``answers``: every countdown solution, else the reference answer), ``answers_per_instance``
+    drawn uniformly with replacement; an item without a known correct answer is left out."""
+    if not hasattr(source, "answers"):
+        raise DmpoError(f"{source.name}: this source has no known correct answers to warm-start on")
+    items = source.items(start=seed, count=instances_per_task) if source.generated else \
+        list(source.items())[:instances_per_task]
+    rows: list[dict[str, Any]] = []
+    answered, distinct = 0, 0
+    for item in items:
+        answers = source.answers(item)
+        bar.update()
+        if not answers:
+            continue
+        answered += 1
+        distinct += len(answers)
+        prompt = source.prompt(item, style="compact")
+        rows += [{"prompt": prompt, "completion": f"Answer: {rng.choice(answers)}", "task": source.name,
+                  "quality_ratio": 1.0} for _ in range(answers_per_instance)]
+    if not rows:
+        raise DmpoError(f"{source.name}: none of {len(items)} items has a known correct answer for SFT")
+    stats = {"examples": len(rows), "items": len(items), "items_with_answers": answered,
+             "distinct_answers_per_item": distinct / answered}
+    return rows, stats
 
 
 def _canonical_text(task: npbench.Task, instance: npbench.Instance, answer: FoundAnswer) -> str:

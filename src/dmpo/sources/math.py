@@ -227,6 +227,12 @@ class MathSource:
             self._remember(key, parsed)
         return parsed
 
+    def answers(self, item: Item, *, limit: int = 64) -> list[str]:
+        """The gold answer for a supervised warm start, when it scores as correct; else ``[]``."""
+        if item.answer is None or limit < 1:
+            return []
+        return [item.answer] if self.score(item, f"Answer: {item.answer}").correct else []
+
     def score(self, item: Item, completion: str) -> Verdict:
         gold = self.gold(item)
         answer = final_answer(completion)

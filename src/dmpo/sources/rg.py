@@ -34,6 +34,7 @@ from typing import Any
 
 from dmpo.errors import DmpoError
 from dmpo.sources.base import Item, Verdict, check_style, fits_split, split_spec
+from dmpo.sources.countdown import MAX_NUMBERS, countdown_solutions
 from dmpo.sources.extract import final_answer, too_costly
 from dmpo.sources.timeouts import call_with_timeout
 
@@ -176,6 +177,22 @@ class ReasoningGymSource:
         if item.seed is None:
             raise DmpoError(f"{self.name}: item {item.id!r} has no seed")
         return item
+
+    def answers(self, item: Item, *, limit: int = 64) -> list[str]:
+        """Correct answers of ``item`` for a supervised warm start, each one checked by
+        :meth:`score`: for countdown with at most ``MAX_NUMBERS`` numbers every solution
+        (``dmpo.sources.countdown``, up to ``limit``), else the task's own reference answer when
+        it scores as correct; ``[]`` when there is none."""
+        if item.seed is None:
+            raise DmpoError(f"{self.name}: item {item.id!r} has no seed")
+        _, entry = self._entry(item.seed)
+        candidates: list[str] = []
+        metadata = entry.get("metadata") or {}
+        if self.task == "countdown" and len(metadata.get("numbers", ())) <= MAX_NUMBERS:
+            candidates = countdown_solutions(metadata["numbers"], metadata["target"], limit=limit)
+        elif item.answer is not None:
+            candidates = [item.answer]
+        return [text for text in candidates if self.score(item, f"Answer: {text}").correct][:limit]
 
     # ---- prompts and scores ------------------------------------------------------------------
     def prompt(self, item: Item, style: str = "compact") -> str:

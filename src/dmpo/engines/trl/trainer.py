@@ -60,12 +60,14 @@ phi_std, zero_signal_frac, and the DM term's share of the update with respect to
 scores φ: dm_grad_norm, base_grad_norm, dm_grad_ratio, dm_grad_share, dm_base_cos, dm_lambda;
 clip ratios, kl, advantage_abs_mean), ``group/zero_std_frac`` (groups whose raw rewards span ≤ 1e-5) and the
 reward functions' own metrics (``npbench/distinct_valid_answers`` and others from the NP-Bench
-reward, ``reward_failures/<name>``).
+reward, ``reward_failures/<name>``) and ``timing/rewards`` (wall seconds spent in the reward
+functions for the step's batch; against TRL's ``step_time``, the share of a step spent scoring).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, ClassVar
 
 import torch
@@ -244,7 +246,9 @@ class GroupObjectiveTrainer(GRPOTrainer):
 
     # ---- sampling and scoring ---------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        started = time.perf_counter()
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        scoring_seconds = time.perf_counter() - started
         # ±inf (e.g. from a reward model) is a failure of that completion: the failure reward, counted.
         # NaN stays: it is TRL's "this function does not score this completion" (a None).
         infinite = torch.isinf(rewards_per_func)
@@ -252,6 +256,8 @@ class GroupObjectiveTrainer(GRPOTrainer):
             rewards_per_func = torch.where(infinite, FAILURE_REWARD, rewards_per_func)
         mode = "train" if self.model.training else "eval"
         self._metrics[mode]["reward_failures/non_finite"].append(infinite.any(dim=1).float().mean().item())
+        # Wall seconds in the reward functions for this batch (compare with TRL's step_time).
+        self._metrics[mode]["timing/rewards"].append(scoring_seconds)
         self._gathered_rewards_per_func = rewards_per_func  # [rows of all processes, functions]
         return rewards_per_func
 
