@@ -4,6 +4,10 @@
     python benchmarks/quality.py --quick          # 6 objectives × 1 seed, a shorter budget (≤ 10 min)
     python benchmarks/quality.py --sensitivity    # DMPO over λ × α on the quick budget
     python benchmarks/quality.py --smoke          # seconds-scale run that checks the report's structure
+    python benchmarks/quality.py --paper          # issue 14: every group objective of the paper's tables
+                                                  # and the DM variants, the full budget (45 runs)
+    python benchmarks/quality.py --confirm        # issue 14: grpo vs the DM presets on three held-out tasks
+    python benchmarks/quality.py --scale          # issue 14: grpo vs the DM presets, a ~4M-parameter model
     python benchmarks/quality.py --report-only    # rewrite the report from the finished runs
 
 Every run starts from the same checkpoint (the built-in tiny model warm-started by SFT, cached),
@@ -22,7 +26,9 @@ and a rerun skips it, so a crash or a kill loses at most the runs in flight. The
 (``quality_report.py``) is written to ``--output-dir`` (default ``benchmarks/results``):
 ``quality_<mode>.md`` (tables: mean ± std over seeds, overall and per task, paired differences
 against GRPO), ``quality_<mode>.json`` (raw per-run numbers and learning curves) and two PNGs
-(learning curves with a ±1 std band over seeds, final metrics with error bars).
+(learning curves with a ±1 std band over seeds, final metrics with error bars), plus a third,
+``quality_<mode>_dm.png``, when DMPO runs logged the DM diagnostics (the share of the DM term
+in the update, the spread of φ, the entropies of q and p, zero-signal groups: issue 14).
 ``--report-only`` rewrites it from the work dir's finished runs or, when the work dir has none,
 from the runs recorded in the previous report's JSON.
 """
@@ -74,6 +80,21 @@ from quality_report import (
 
 OBJECTIVES: tuple[str, ...] = ("grpo", "dr_grpo", "dapo", "dmpo", "dmpo-ce", "dmpo-recipe")
 TASKS: tuple[str, ...] = ("knapsack", "max_independent_set", "vertex_cover")
+# Issue 14. The distribution-matching presets built from the diagnosis (objectives/dmpo.py).
+DM_VARIANTS: tuple[str, ...] = ("dmpo-tau", "dmpo-sum", "dmpo-share", "dmpo-silent")
+# Every group objective of the paper's tables as the registry has it, then DMPO and its variants.
+PAPER_OBJECTIVES: tuple[str, ...] = ("grpo", "gspo", "gpg", "clip_cov", "kl_cov", "flowrl", "passk", "dapo",
+                                     "dr_grpo", "dmpo", "dmpo-ce", *DM_VARIANTS)
+# GRPO against DMPO and its presets: the confirm and scale modes (narrow with --objectives to the
+# preset(s) the paper grid picks; the budget is unchanged by that).
+PRESET_OBJECTIVES: tuple[str, ...] = ("grpo", "dmpo", "dmpo-ce", *DM_VARIANTS)
+# Held-out tasks of the confirm mode, never used for tuning: graph subset-selection tasks like the
+# default ones, whose tiny answers fit in 32 tokens (≤ 26 characters with "Answer: ") and which
+# have several optima per instance (2.0–3.2 on average in the SFT data), so diversity can show.
+CONFIRM_TASKS: tuple[str, ...] = ("dominating_set", "max_clique", "feedback_vertex_set")
+# The scale mode's model: the built-in Llama at hidden 256 × 4 layers (≈ 4.2M parameters: 16·h²
+# per layer, against 0.5M at 128 × 2), the same SFT recipe otherwise.
+SCALE_SFT = SFTSettings(hidden_size=256, num_layers=4)
 # Sensitivity sweep of DMPO on the quick budget: its registered λ and α times these factors.
 SENSITIVITY_LAMBDA_FACTORS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 SENSITIVITY_ALPHA_FACTORS: tuple[float, ...] = (0.5, 1.0, 3.0)
@@ -179,6 +200,17 @@ COUNTDOWN = "rg:countdown?min_numbers=3&max_numbers=3&max_value=9&min_target=10&
 BUDGETS: dict[str, Budget] = {
     "full": Budget("full", comparison(OBJECTIVES, (0, 1, 2), max_steps=200)),
     "quick": Budget("quick", comparison(OBJECTIVES, (0,), max_steps=80, eval_count=16)),
+    # Issue 14, fixed before any run. paper: the full budget (same SFT start, 200 steps, 3 seeds,
+    # the same held-out set), every group objective; its fingerprint is the full grid's, so the
+    # two compare run for run. confirm: the same recipe on three tasks not used for tuning (an
+    # SFT start of their own). scale: the same recipe with a ~4M-parameter model.
+    "paper": Budget("paper", comparison(PAPER_OBJECTIVES, (0, 1, 2), max_steps=200),
+                    note="the full budget with every group objective of the paper's tables and the DM variants"),
+    "confirm": Budget("confirm", comparison(
+        PRESET_OBJECTIVES, (0, 1, 2), tasks=CONFIRM_TASKS, sft=SFTSettings(tasks=CONFIRM_TASKS), max_steps=200),
+        note="held-out tasks (never used for tuning): dominating_set, max_clique, feedback_vertex_set"),
+    "scale": Budget("scale", comparison(PRESET_OBJECTIVES, (0, 1, 2), sft=SCALE_SFT, max_steps=200),
+                    note="the full budget with a 4.2M-parameter built-in model (hidden 256, 4 layers)"),
     "smoke": Budget("smoke", comparison(
         ("grpo", "dmpo"), (0,), tasks=("knapsack", "vertex_cover"),
         sft=SFTSettings(tasks=("knapsack", "vertex_cover"), instances_per_task=16, answers_per_instance=2,
@@ -429,6 +461,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--quick", action="store_true", help="6 objectives × 1 seed, shorter budget (≤ 10 min)")
     mode.add_argument("--smoke", action="store_true", help="2 objectives × 1 seed × 2 steps (a structure check)")
     mode.add_argument("--sensitivity", action="store_true", help="DMPO over λ × α on the quick budget")
+    mode.add_argument("--paper", action="store_true",
+                      help="every group objective of the paper's tables and the DM variants × 3 seeds (full budget)")
+    mode.add_argument("--confirm", action="store_true",
+                      help="grpo vs DMPO and its presets on three held-out tasks × 3 seeds")
+    mode.add_argument("--scale", action="store_true", help="grpo vs DMPO and its presets, a ~4M-parameter model")
     mode.add_argument("--mode-name", choices=sorted(BUDGETS), help="any budget of BUDGETS by name")
     parser.add_argument("--work-dir", type=Path, help="runs, models and logs (default runs/quality-<mode>)")
     parser.add_argument("--output-dir", type=Path, default=Path(__file__).resolve().parent / "results",
@@ -443,7 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    name = args.mode_name or ("quick" if args.quick or args.sensitivity else "smoke" if args.smoke else "full")
+    flags = {"quick": args.quick or args.sensitivity, "smoke": args.smoke, "paper": args.paper,
+             "confirm": args.confirm, "scale": args.scale}
+    name = args.mode_name or next((mode for mode, given in flags.items() if given), "full")
     budget = BUDGETS[name]
     if args.objectives:
         budget = replace(budget, comparison=replace(budget.comparison, objectives=args.objectives))

@@ -5,7 +5,8 @@ kept in the ``runs`` list of a written report): its objective, parameters and se
 and per-task metrics, and training history. Mean ± std over seeds, paired differences, the
 table layout, learning curves with a band over seeds and bars with error bars come from
 ``dmpo.evaluation`` (``report.py``, ``plots.py``); this module arranges them for the quality
-grid (``quality_<mode>.md/.json``, ``_curves.png``, ``_bars.png``) and for DMPO's λ × α sweep
+grid (``quality_<mode>.md/.json``, ``_curves.png``, ``_bars.png``, ``_dm.png`` when the runs
+logged the DM diagnostics) and for DMPO's λ × α sweep
 (``quality_sensitivity.md/.json``). The JSON's ``aggregate`` layout is what later grids keep:
 ``{label: {"seeds", "overall": {metric: {"mean", "std", "values"}}, "tasks": {task: {metric:
 {"mean", "std"}}}, "train_seconds"}}``.
@@ -26,7 +27,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dmpo.evaluation.plots import TRAINING_METRICS, plot_final_bars, plot_training_curves
+from dmpo.evaluation.plots import (
+    DM_DIAGNOSTIC_PANELS,
+    TRAINING_METRICS,
+    plot_dm_diagnostics,
+    plot_final_bars,
+    plot_training_curves,
+)
 from dmpo.evaluation.report import (
     aggregate_seeds,
     comparison_columns,
@@ -44,8 +51,13 @@ if TYPE_CHECKING:
 SFT = "sft"  # the start checkpoint, evaluated without training
 BASELINE = "grpo"  # paired differences are taken against this objective
 # Logged training metrics kept in a record: the learning-curve panels and a few more.
-KEPT_HISTORY = (*(key for key, _ in TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss",
-                "step_time", "timing/rewards")
+KEPT_HISTORY = tuple(dict.fromkeys((
+    *(key for key, _ in TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss", "step_time",
+    "timing/rewards",
+    *(key for _, keys, _ in DM_DIAGNOSTIC_PANELS for key, _ in keys), "max_q", "max_p", "dm_lambda",
+    "dm_grad_norm", "base_grad_norm", "zero_signal_frac")))
+# A run that logged this has the DM diagnostics (runs recorded before issue 14 have not).
+DM_MARKER = "dm_grad_share"
 PNG_DPI = 80  # with the palette, a plot stays under 100 KB
 
 
@@ -248,6 +260,20 @@ def plot_curves(records: Sequence[dict], agg: dict[str, dict], path: Path) -> Pa
         title=f"Training curves: mean over seeds of a {window}-step moving average, band ±1 std")
 
 
+def plot_dm(records: Sequence[dict], agg: dict[str, dict], path: Path, group_size: int) -> Path | None:
+    """The DM diagnostics per label (mean over seeds, band ±1 std); None when no run logged them."""
+    trained = [r for r in records if r["objective"] != SFT]
+    if not any(DM_MARKER in r["history"] for r in trained):
+        return None
+    histories = {display(label): [expand_history(r["history"]) for r in trained if r["label"] == label]
+                 for label in agg if label != SFT}
+    steps_total = max((max(r["history"]["step"], default=0) for r in trained), default=0)
+    window = max(1, steps_total // 10)
+    return plot_dm_diagnostics(
+        histories, path, group_size=group_size, smooth=window, colors=colors(list(agg)), dpi=PNG_DPI,
+        title=f"DM diagnostics: mean over seeds of a {window}-step moving average, band ±1 std")
+
+
 def plot_bars(agg: dict[str, dict], k: int, path: Path) -> Path:
     sources = is_sources(agg)
     labels = dict(metric_columns(k, sources))
@@ -349,6 +375,7 @@ def write_grid_report(budget: Budget, records: Sequence[dict], output_dir: Path,
     output_dir.mkdir(parents=True, exist_ok=True)
     curves = plot_curves(records, agg, output_dir / f"{stem}_curves.png")
     bars = plot_bars(agg, k, output_dir / f"{stem}_bars.png")
+    dm = plot_dm(records, agg, output_dir / f"{stem}_dm.png", budget.comparison.train.num_generations)
     sources = is_sources(agg)
     where = ", ".join(budget.comparison.train.tasks) if sources else "NP-Bench"
     md = [f"# Quality: DMPO against the GRPO family on {where} ({budget.mode})", "",
@@ -366,8 +393,13 @@ def write_grid_report(budget: Budget, records: Sequence[dict], output_dir: Path,
     if diffs:
         md += [f"## Paired differences against {BASELINE} (same seed; mean ± std, seeds where higher)", "",
                paired_table(diffs, k), ""]
-    md += ["## Learning curves", "", f"![learning curves]({curves.name})", "",
-           "## Final metrics", "", f"![final metrics]({bars.name})", "",
+    md += ["## Learning curves", "", f"![learning curves]({curves.name})", ""]
+    if dm is not None:
+        md += ["## DM diagnostics", "", f"![DM diagnostics]({dm.name})", "",
+               "Per step: the DM term's share of the update with respect to the sequence scores φ, its ratio "
+               "to the base term's, their cosine, the within-group std of φ, the entropies of q and p "
+               "(log G: q uniform) and the share of zero-signal groups.", ""]
+    md += ["## Final metrics", "", f"![final metrics]({bars.name})", "",
            "## Per task", "", task_tables(agg, k), ""]
     markdown = output_dir / f"{stem}.md"
     markdown.write_text("\n".join(md), encoding="utf-8")

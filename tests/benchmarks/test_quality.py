@@ -166,3 +166,44 @@ def test_report_only_regenerates_the_recorded_full_grid(quality, tmp_path):
     recorded = json.loads((RESULTS / "quality_full.json").read_text())
     for key in ("aggregate", "paired_vs_grpo", "budget", "runs", "command", "machine"):
         assert regenerated[key] == recorded[key]
+
+
+def test_issue_14_budgets(quality, tmp_path):
+    """--paper is the full budget with every group objective (its fingerprint is the full
+    grid's, so the two compare run for run); --confirm trains on tasks the others never see;
+    --scale's model has about 4M parameters; every named objective exists."""
+    from dmpo import npbench, objectives
+    from dmpo.models.tiny import build_tiny_model
+
+    paper, full = quality.BUDGETS["paper"], quality.BUDGETS["full"]
+    assert paper.fingerprint() == full.fingerprint()
+    assert set(full.comparison.objectives) - {"dmpo-recipe"} <= set(paper.comparison.objectives)
+    assert {"gspo", "gpg", "clip_cov", "kl_cov", "flowrl", "passk", *quality.DM_VARIANTS} <= set(
+        paper.comparison.objectives)
+    for mode in ("paper", "confirm", "scale"):
+        comparison = quality.BUDGETS[mode].comparison
+        assert comparison.seeds == (0, 1, 2) and comparison.train.max_steps == 200
+        assert comparison.objectives[0] == "grpo"  # the paired differences' baseline
+        for name in comparison.objectives:
+            assert objectives.get(name).kind == "group"
+    confirm = quality.BUDGETS["confirm"].comparison
+    assert not set(confirm.train.tasks) & set(quality.TASKS) and len(confirm.train.tasks) == 3
+    assert confirm.sft.tasks == confirm.train.tasks
+    for task in confirm.train.tasks:
+        npbench.get_task(task)
+    scale = quality.BUDGETS["scale"].comparison
+    assert scale.train.tasks == quality.TASKS and scale.sft.tasks == full.comparison.sft.tasks
+    import transformers
+
+    path = build_tiny_model(tmp_path / "m", hidden_size=scale.sft.hidden_size, num_layers=scale.sft.num_layers,
+                            heads=scale.sft.heads)
+    count = transformers.AutoModelForCausalLM.from_pretrained(path).num_parameters()
+    assert 3.5e6 < count < 5e6
+
+
+@pytest.mark.parametrize(("flag", "mode"), [("--paper", "paper"), ("--confirm", "confirm"), ("--scale", "scale")])
+def test_issue_14_flags_pick_their_budget(quality, tmp_path, capsys, flag, mode):
+    code = quality.main([flag, "--report-only", "--work-dir", str(tmp_path / "w"), "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1 and "no finished runs to report" in out  # nothing run, nothing recorded yet
+    assert f"mode {mode}: 200 steps" in out

@@ -22,11 +22,12 @@ from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from dmpo.engines.trl import DMPOConfig, DMPOTrainer  # noqa: E402
+from dmpo.objectives.dm_term import DM_DIAGNOSTICS  # noqa: E402
 
 G = 4
 GROUP_OBJECTIVES = [
     "grpo", "bnpo", "dapo", "dr_grpo", "gspo",
-    "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "disco", "brain",
+    "dmpo", "dmpo-recipe", "dmpo-ce", "dmpo-pure", "dmpo-coef", "dmpo-share", "dmpo-silent", "dmpo-tau", "disco", "brain",
     "gpg", "clip_cov", "kl_cov", "passk", "flowrl",
 ]  # fmt: skip
 
@@ -94,10 +95,12 @@ def test_each_group_objective_trains(tiny_model_path, knapsack_dataset, tmp_path
     for key in ("reward", "entropy", "group/zero_std_frac", "frac_reward_zero_std"):
         assert len(logged(trainer, key)) == 2, key
     if objective.startswith("dmpo"):
-        for key in ("dm_loss", "max_p", "max_q", "entropy_q", "zero_signal_frac"):
+        for key in DM_DIAGNOSTICS:
             values = logged(trainer, key)
             assert len(values) == 2 and all(math.isfinite(v) for v in values), key
         assert all(1 / G - 1e-6 <= v <= 1 + 1e-6 for v in logged(trainer, "max_q"))
+        assert all(0 <= v <= 1 for v in logged(trainer, "dm_grad_share"))
+        assert all(v >= 0 for v in logged(trainer, "phi_std") + logged(trainer, "base_grad_norm"))
 
 
 def test_time_in_reward_functions_is_logged_against_step_time(tiny_model_path, knapsack_dataset, tmp_path):

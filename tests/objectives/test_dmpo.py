@@ -17,7 +17,8 @@ from tests.objectives.test_policy_gradient import GROUP_IDS, LOGPS, MASK, OLD, R
 
 F64 = torch.float64
 ALPHA = 1 / 15
-DM_METRICS = {"dm_loss", "max_p", "max_q", "entropy_q", "zero_signal_frac"}
+DM_METRICS = {"dm_loss", "max_p", "max_q", "entropy_q", "entropy_p", "phi_std", "zero_signal_frac",
+              "dm_grad_norm", "base_grad_norm", "dm_grad_ratio", "dm_grad_share", "dm_base_cos", "dm_lambda"}
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -400,6 +401,10 @@ PRESETS = {
     "dmpo-ce": {"divergence": "ce"},
     "dmpo-pure": {"base": "none"},
     "dmpo-coef": {"dm_form": "coefficient"},
+    "dmpo-tau": {"q_temperature": 0.1},
+    "dmpo-sum": {"length_normalize": False},
+    "dmpo-share": {"dm_share": 0.5},
+    "dmpo-silent": {"divergence": "ce", "zero_signal_only": True, "lam": 1.0},
 }
 
 
@@ -416,7 +421,7 @@ def test_preset_equals_flag_combination(name):
     torch.testing.assert_close(a.logps.grad, b.logps.grad, rtol=0, atol=0)
     spec = objectives.get(name)
     assert spec.kind == "group" and "2605.19461" in spec.paper
-    assert spec.params["lam"] == 2.0 and spec.params["alpha"] == pytest.approx(1 / 15)
+    assert spec.params["lam"] == PRESETS[name].get("lam", 2.0) and spec.params["alpha"] == pytest.approx(1 / 15)
 
 
 def test_recipe_clip_differs_from_paper_clip():
@@ -426,9 +431,9 @@ def test_recipe_clip_differs_from_paper_clip():
 
 
 def test_metric_names():
-    assert DM_METRICS | {"clip_ratio/region_mean", "advantage_abs_mean"} <= set(
-        dmpo(make_batch()).metrics
-    )
+    out = dmpo(make_batch())
+    out.loss.backward()  # the gradient diagnostics arrive with the backward pass
+    assert DM_METRICS | {"clip_ratio/region_mean", "advantage_abs_mean"} <= set(out.metrics)
     assert set(objectives.get("dmpo-pure")(make_batch()).metrics) == DM_METRICS
 
 

@@ -195,6 +195,80 @@ def plot_entropy_q(
     return _save(fig, path)
 
 
+# (panel title, ((history key, line style), ...), log-scale y) of the DM diagnostics figure:
+# the names of ``dmpo.objectives.dm_term.DM_DIAGNOSTICS`` (logged by DMPO runs) and the trainer's
+# ``group/zero_std_frac`` (logged by every run).
+DM_DIAGNOSTIC_PANELS: tuple[tuple[str, tuple[tuple[str, str], ...], bool], ...] = (
+    ("DM share of the update: ‖λ·∂L_DM/∂φ‖ / (‖λ·∂L_DM/∂φ‖ + ‖∂L_base/∂φ‖)", (("dm_grad_share", "-"),), False),
+    ("‖λ·∂L_DM/∂φ‖ / ‖∂L_base/∂φ‖", (("dm_grad_ratio", "-"),), True),
+    ("cosine between the DM and base gradients in φ", (("dm_base_cos", "-"),), False),
+    ("within-group std of φ (sequence score)", (("phi_std", "-"),), False),
+    ("entropy of q (solid) and of the target p (dotted)", (("entropy_q", "-"), ("entropy_p", ":")), False),
+    ("zero-signal groups (all rewards equal)", (("group/zero_std_frac", "-"),), False),
+)
+
+
+def plot_dm_diagnostics(
+    histories: Mapping[str, History | Sequence[History]],
+    path: str | os.PathLike,
+    *,
+    group_size: int | None = None,
+    smooth: int | None = None,
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+    dpi: int = 110,
+) -> Path:
+    """Why the DM term matters or not, against the training step, one line per run.
+
+    Panels (:data:`DM_DIAGNOSTIC_PANELS`): the DM term's share of the update with respect to the
+    sequence scores φ, its ratio to the base term's (log scale), the cosine between the two, the
+    within-group spread of φ, the entropies of q and p (with log G, q uniform, when
+    ``group_size`` is given) and the share of zero-signal groups. Runs as in
+    :func:`plot_training_curves`: one history (moving average) or a list over seeds (mean with a
+    ±1 std band); ``smooth`` is the window (default a fifteenth of the logged steps). A run
+    without DM (GRPO) shows only the zero-signal panel."""
+    cols = 2
+    rows = math.ceil(len(DM_DIAGNOSTIC_PANELS) / cols)
+    fig, axes = _figure(rows, cols, 11, 3.2 * rows)
+    palette = _colors(list(histories), colors)
+    legend = False
+    for panel, (panel_title, keys, log_scale) in enumerate(DM_DIAGNOSTIC_PANELS):
+        ax = axes[panel // cols][panel % cols]
+        drawn = False
+        for name, runs in histories.items():
+            seeds = [runs] if is_history(runs) else list(runs)
+            for key, style in keys:
+                longest = max((len(series(run, key)[0]) for run in seeds), default=0)
+                steps, means, stds = mean_band(seeds, key, smooth or max(1, longest // 15))
+                if not steps:
+                    continue
+                label = name if style == "-" else None
+                ax.plot(steps, means, style, color=palette[name], linewidth=1.6, label=label)
+                if len(seeds) > 1:
+                    ax.fill_between(steps, [m - d for m, d in zip(means, stds)],
+                                    [m + d for m, d in zip(means, stds)], color=palette[name], alpha=0.12,
+                                    linewidth=0)
+                drawn = True
+        if group_size and any(key == "entropy_q" for key, _ in keys):
+            ax.axhline(math.log(group_size), color="gray", linestyle="--", linewidth=1)
+            ax.text(0.01, 0.02, f"gray: log {group_size} (q uniform)", fontsize=7, transform=ax.transAxes)
+        if drawn and log_scale:
+            ax.set_yscale("log")
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+        if drawn and (not legend or panel == len(DM_DIAGNOSTIC_PANELS) - 1):  # the last: every run
+            ax.legend(fontsize=7)
+            legend = True
+        elif not drawn:
+            ax.text(0.5, 0.5, "not logged (DMPO runs log it)", ha="center", va="center", transform=ax.transAxes)
+    for panel in range(len(DM_DIAGNOSTIC_PANELS), rows * cols):
+        axes[panel // cols][panel % cols].set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path, dpi)
+
+
 def plot_final_bars(
     rows: Mapping[str, Mapping[str, float]],
     path: str | os.PathLike,

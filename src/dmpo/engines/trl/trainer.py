@@ -55,8 +55,10 @@ What changes:
 
 Logged every step (TRL's ``_metrics``, so they reach every ``report_to`` backend): TRL's own
 (reward, reward_std, frac_reward_zero_std, entropy, completions/…), the objective's
-diagnostics (DMPO: dm_loss, max_p, max_q, entropy_q, zero_signal_frac; clip ratios, kl,
-advantage_abs_mean), ``group/zero_std_frac`` (groups whose raw rewards span ≤ 1e-5) and the
+diagnostics (DMPO: ``dm_term.DM_DIAGNOSTICS`` — dm_loss, max_p, max_q, entropy_q, entropy_p,
+phi_std, zero_signal_frac, and the DM term's share of the update with respect to the sequence
+scores φ: dm_grad_norm, base_grad_norm, dm_grad_ratio, dm_grad_share, dm_base_cos, dm_lambda;
+clip ratios, kl, advantage_abs_mean), ``group/zero_std_frac`` (groups whose raw rewards span ≤ 1e-5) and the
 reward functions' own metrics (``npbench/distinct_valid_answers`` and others from the NP-Bench
 reward, ``reward_failures/<name>``) and ``timing/rewards`` (wall seconds spent in the reward
 functions for the step's batch; against TRL's ``step_time``, the share of a step spent scoring).
@@ -90,7 +92,12 @@ from dmpo.engines.trl.rewards import FAILURE_REWARD, safe_reward
 from dmpo.errors import DmpoError
 from dmpo.models.loading import resolve_model_source
 from dmpo.objectives.common import ZERO_SIGNAL_TOL, sequence_logps
-from dmpo.objectives.dm_term import DM_DIAGNOSTICS, dm_term, dm_term_params
+from dmpo.objectives.dm_term import (
+    DM_GRADIENT_DIAGNOSTICS,
+    DM_TERM_DIAGNOSTICS,
+    dm_term,
+    dm_term_params,
+)
 from dmpo.objectives.policy_gradient import high_entropy_mask
 
 # Forward-pass inputs TRL passes for multimodal models; forwarded untouched.
@@ -190,6 +197,10 @@ class GroupObjectiveTrainer(GRPOTrainer):
         )
         # The global step at which the buffered coefficients were computed (the policy they hold).
         self._dm_coefficients_step: int | None = None
+        # Objectives with a DM term report its gradient diagnostics in their metrics during the
+        # backward pass: the metrics of the micro-batch in training, logged after its backward.
+        self._has_dm_term = "dm_form" in self.group_objective.params
+        self._pending_dm_metrics: dict[str, float] | None = None
         self._gathered_rewards_per_func: torch.Tensor | None = None
         self._nonfinite_in_a_row = 0
         self.nonfinite_skipped = 0
@@ -470,7 +481,22 @@ class GroupObjectiveTrainer(GRPOTrainer):
             loss = loss + self.router_aux_loss_coef * aux_loss / normalizer
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_loss_metrics(mode, out.metrics, entropies, mask)
+        if self._has_dm_term and mode == "train" and loss.requires_grad:
+            self._pending_dm_metrics = out.metrics
         return loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        output = super().training_step(model, inputs, num_items_in_batch)
+        pending, self._pending_dm_metrics = self._pending_dm_metrics, None
+        if pending is not None:
+            # Every process ran the same objective, so every process reduces the same names; a
+            # micro-batch whose backward never reached the log-probs reports zeros.
+            values = torch.tensor([float(pending.get(name, 0.0)) for name in DM_GRADIENT_DIAGNOSTICS],
+                                  dtype=torch.float32, device=self.accelerator.device)
+            total = self.accelerator.reduce(values, reduction="sum") / self.accelerator.num_processes
+            for name, value in zip(DM_GRADIENT_DIAGNOSTICS, total.tolist()):
+                self._metrics["train"][name].append(value)
+        return output
 
     # ---- TRL's entropy options ---------------------------------------------------------------
     def _entropy_threshold(
@@ -556,10 +582,12 @@ class GroupObjectiveTrainer(GRPOTrainer):
         self, mode: str, metrics: dict[str, float], entropies: torch.Tensor, mask: torch.Tensor
     ) -> None:
         """Objective diagnostics (mean over processes) and TRL's token entropy, in one reduction."""
+        # The DM gradient diagnostics are logged after the backward pass (``training_step``).
+        metrics = {k: v for k, v in metrics.items() if k not in DM_GRADIENT_DIAGNOSTICS}
         if self._coefficient_form:
-            # The DM diagnostics were logged at sampling time over whole groups; the micro-batch's
-            # own, over partial groups, would mislead.
-            metrics = {k: v for k, v in metrics.items() if k not in DM_DIAGNOSTICS}
+            # The DM term's diagnostics were logged at sampling time over whole groups; the
+            # micro-batch's own, over partial groups, would mislead.
+            metrics = {k: v for k, v in metrics.items() if k not in DM_TERM_DIAGNOSTICS}
         names = list(metrics)
         entropy_stats = torch.stack([(entropies.detach() * mask).sum(), mask.sum()]).float()
         values = torch.tensor(list(metrics.values()), dtype=torch.float32, device=entropy_stats.device)
