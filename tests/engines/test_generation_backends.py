@@ -84,6 +84,16 @@ def test_contradictions_are_clear_errors(tmp_path, backend, extra, message):
         config(tmp_path, backend, **extra)
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [({"repetition_penalty": 1.2}, "RepetitionPenaltyLogitsProcessor"),
+     ({"generation_kwargs": {"min_new_tokens": 4}}, "min_new_tokens=4")],
+)
+def test_continuous_batching_refuses_what_it_would_ignore(tiny_model_path, knapsack_dataset, tmp_path, extra, message):
+    with pytest.raises(DmpoError, match=message):
+        make_trainer(tiny_model_path, knapsack_dataset, config(tmp_path, "continuous", **extra))
+
+
 def test_the_compiled_backend_switches_compilation_on(tiny_model_path, knapsack_dataset, tmp_path):
     default = make_trainer(tiny_model_path, knapsack_dataset, config(tmp_path, "default"))
     assert default.generation_config.disable_compile  # TRL's own choice

@@ -249,7 +249,9 @@ class GroupObjectiveTrainer(GRPOTrainer):
             self.generation_config.disable_compile = False
             self.generation_config.compile_config = compile_config
             self.generation_kwargs["cache_implementation"] = "static"
-        elif backend == "continuous" and self.accelerator.device.type == "cpu":
+        elif backend == "continuous":
+            self._check_continuous_batching_sampling()
+        if backend == "continuous" and self.accelerator.device.type == "cpu":
             given = self.args.transformers_continuous_batching_config or {}
             if not any(key in given for key in ("num_blocks", "max_batch_tokens", "max_memory_percent")):
                 config = self.continuous_batching_config
@@ -257,6 +259,19 @@ class GroupObjectiveTrainer(GRPOTrainer):
                 tokens = self.max_completion_length + _CPU_PROMPT_ALLOWANCE
                 config.num_blocks = rows * -(-tokens // config.page_size)
                 config.max_batch_tokens = min(rows * tokens, 4096)
+
+    def _check_continuous_batching_sampling(self) -> None:
+        """Continuous batching drops the logits processors it does not support (a repetition
+        penalty, for one) and has no minimum length: sampling would silently change. Refuse."""
+        config = self.generation_config
+        ignored = [type(p).__name__ for p in self.model._get_logits_processor(config)
+                   if getattr(p, "supports_continuous_batching", None) is False]
+        ignored += [f"{name}={getattr(config, name)}" for name in ("min_new_tokens", "min_length")
+                    if getattr(config, name, None)]
+        if ignored:
+            raise DmpoError(f"generation_backend='continuous' would ignore {', '.join(ignored)} (transformers' "
+                            "continuous batching does not support it), so completions would be sampled "
+                            "differently; use generation_backend='default' or 'static_compiled'")
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         backend = self.args.generation_backend
