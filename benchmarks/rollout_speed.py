@@ -7,8 +7,8 @@ and a static cache with the decoding step compiled (``DMPOConfig(generation_back
 
 Models are Llamas built from scratch with the built-in character tokenizer
 (``dmpo.models.build_tiny_model``): ``57m`` (hidden 768, 6 layers: the model of
-``benchmarks/overhead.py`` and ``gpu.sh``, 56.8M parameters) and ``350m`` (hidden 1024, 20 layers,
-~336M). A case is one size, one batch (completions × completion tokens, group size 8) and one
+``benchmarks/overhead.py`` and ``gpu.sh``, 56.8M parameters) and ``350m`` (hidden 1024, 21 layers,
+352.6M). A case is one size, one batch (completions × completion tokens, group size 8) and one
 backend: a DMPO run of ``--warmup`` + ``--steps`` optimiser steps on NP-Bench knapsack prompts with
 a cheap reward. No completion ends early (the end-of-sequence id is set to one the model cannot
 emit), so every backend generates exactly completions × tokens per step. Reported per case:
@@ -60,12 +60,12 @@ class Size:
 
 SIZES = {
     "57m": Size(768, 6, 12),
-    "350m": Size(1024, 20, 16),
+    "350m": Size(1024, 21, 16),
     # --dry-run sizes
     "tiny": Size(32, 1, 2),
     "small": Size(64, 2, 4),
 }
-GPU_CASES = "57m:64x128,57m:256x512,350m:128x256"
+GPU_CASES = "57m:64x128,350m:128x256,57m:256x512"
 DRY_CASES = "tiny:8x8,small:16x8"
 
 

@@ -69,6 +69,19 @@ def test_backend_names_and_trl_fields_agree(tmp_path):
     assert config(tmp_path, "static_compiled", cache_implementation="static").cache_implementation == "static"
 
 
+def test_dmpo_train_passes_the_backend_through(tmp_path):
+    from dmpo.pipeline.settings import TrainSettings
+    from dmpo.pipeline.train import build_config
+
+    def settings(backend):
+        return TrainSettings(tasks=("knapsack",), output_dir=str(tmp_path / "run"),
+                             trainer={"generation_backend": backend})  # fmt: skip
+
+    assert build_config(settings("static_compiled")).cache_implementation == "static"
+    with pytest.raises(DmpoError, match="generation_backend must be one of"):
+        build_config(settings("vllm"))
+
+
 @pytest.mark.parametrize(
     ("backend", "extra", "message"),
     [
