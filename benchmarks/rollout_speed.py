@@ -241,8 +241,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="measured steps per case (default 2; --dry-run: 1)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision (the GPU measurement)")
-    parser.add_argument("--compile-backend", default="inductor",
-                        help="torch.compile backend of the static_compiled path (--dry-run: eager)")
+    parser.add_argument("--compile-backend",
+                        help="torch.compile backend of the static_compiled path (default inductor; --dry-run: eager)")
     parser.add_argument("--budget", type=float, default=float("inf"),
                         help="seconds: cases that would start later are recorded as skipped")
     parser.add_argument("--json", type=Path, help="write the results here (rewritten after every case)")
@@ -251,8 +251,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     opts = parser.parse_args()
     if opts.dry_run:
-        opts.device, opts.bf16, opts.compile_backend = "cpu", False, "eager"
+        opts.device, opts.bf16 = "cpu", False
+        opts.compile_backend = opts.compile_backend or "eager"
         opts.cases = opts.cases or DRY_CASES
+    opts.compile_backend = opts.compile_backend or "inductor"
     if opts.steps is None:
         opts.steps = 1 if opts.dry_run else 2
     if opts.device == "cuda" and not torch.cuda.is_available():

@@ -71,7 +71,8 @@ off-policy mask does use vLLM's own log-probs, as TRL's).
 How completions are generated without vLLM (``generation_backend``): ``"default"`` is TRL's
 ``model.generate`` (dynamic cache, never compiled); ``"continuous"`` is TRL's
 ``use_transformers_continuous_batching`` (either field sets the other), with the model's own
-dtype put back after each generation (TRL casts it to bf16 and leaves it so); ``"static_compiled"``
+dtype put back after each generation (TRL casts it to bf16 and leaves it so) and accelerate's
+mixed-precision forward wrapper set aside while it runs (it breaks the paged cache); ``"static_compiled"``
 is a static KV cache with torch.compile of the decoding step, which TRL switches off. All three
 draw each token from the same distribution (tests/engines/test_generation_backends.py), and the
 loss always comes from the trainer's own forward pass.

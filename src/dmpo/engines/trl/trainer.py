@@ -154,6 +154,21 @@ def keep_training_dtype(model: nn.Module):
                 module._buffers[name] = buf
 
 
+@contextlib.contextmanager
+def _without_mixed_precision_wrapper(model: nn.Module):
+    """Inside, ``model.forward`` is the forward accelerate wrapped for mixed precision (autocast
+    and outputs cast to fp32), when it did; the wrapper is put back on exit."""
+    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    if wrapped is None or original is None:
+        yield model
+        return
+    model.forward = original
+    try:
+        yield model
+    finally:
+        model.forward = wrapped
+
+
 class GroupObjectiveTrainer(GRPOTrainer):
     """Train with a group objective from ``dmpo.objectives`` on TRL's GRPO machinery.
 
@@ -286,7 +301,9 @@ class GroupObjectiveTrainer(GRPOTrainer):
                 prompt_ids, images, multimodal_fields, num_generations, has_tool_images=has_tool_images)
         # TRL casts the model to bf16/fp16 for continuous batching and leaves it there, which would
         # turn mixed-precision training into pure half-precision training: restore what it was.
-        with keep_training_dtype(self.model):
+        # accelerate's mixed-precision forward wrapper would try to cast the paged cache in the
+        # outputs to fp32 (and fail): the half-precision model runs without it.
+        with keep_training_dtype(self.model), _without_mixed_precision_wrapper(self.model):
             completion_ids, logprobs = super()._generate_single_turn(
                 prompt_ids, images, multimodal_fields, num_generations, has_tool_images=has_tool_images)
         if len(completion_ids) != len(prompt_ids):
