@@ -67,6 +67,15 @@ pass through to TRL unchanged; TRL's correction for the vLLM-vs-trainer sampling
 (``vllm_importance_sampling_correction``) scales TRL's own per-token loss and is not applied to
 the group objectives, which see the trainer's log-probs at sampling time as ``old_logps`` (the
 off-policy mask does use vLLM's own log-probs, as TRL's).
+
+How completions are generated without vLLM (``generation_backend``): ``"default"`` is TRL's
+``model.generate`` (dynamic cache, never compiled); ``"continuous"`` is TRL's
+``use_transformers_continuous_batching`` (either field sets the other), with the model's own
+dtype put back after each generation (TRL casts it to bf16 and leaves it so) and accelerate's
+mixed-precision forward wrapper set aside while it runs (it breaks the paged cache); ``"static_compiled"``
+is a static KV cache with torch.compile of the decoding step, which TRL switches off. All three
+draw each token from the same distribution (tests/engines/test_generation_backends.py), and the
+loss always comes from the trainer's own forward pass.
 """
 
 from __future__ import annotations
@@ -82,6 +91,8 @@ from dmpo.errors import DmpoError
 from dmpo.objectives.policy_gradient import BASES, IMPORTANCE_SAMPLING_LEVELS, TRL_LOSS_TYPES
 
 GROUP_SPLITS = ("auto", "whole", "rows", "coefficient")
+# How completions are generated without vLLM (see ``generation_backend``).
+GENERATION_BACKENDS = ("default", "continuous", "static_compiled")
 
 # GRPOConfig field -> objective parameter of the same meaning.
 SHARED_FIELDS: dict[str, str] = {
@@ -197,7 +208,22 @@ class GroupObjectiveConfig(GRPOConfig):
             "failures are logged as reward_failures/<name>."
         },
     )
+    generation_backend: str = field(
+        default="default",
+        metadata={
+            "help": "How completions are generated (without vLLM). 'default': TRL's model.generate with a "
+            "dynamic cache, uncompiled. 'continuous': transformers' continuous batching (TRL's "
+            "use_transformers_continuous_batching; setting that field picks this backend), with the "
+            "model's training dtype restored after each generation. 'static_compiled': a static KV cache "
+            "(sized in steps of 64 tokens so that it rarely changes shape) and torch.compile of the "
+            "decoding step (CUDA: inductor with CUDA graphs, 'reduce-overhead'; CPU: inductor's default "
+            "mode); the first generation pays the compilation. Every backend samples each token from "
+            "the same distribution; the loss is computed from the trainer's own forward pass as always."
+        },
+    )
+
     def __post_init__(self) -> None:
+        self._resolve_generation_backend()
         if self.group_split not in GROUP_SPLITS:
             raise DmpoError(f"group_split must be one of {list(GROUP_SPLITS)}, got {self.group_split!r}")
         chosen = self.group_split == "auto"
@@ -274,6 +300,30 @@ class GroupObjectiveConfig(GRPOConfig):
         return params
 
     # ---- validation -----------------------------------------------------------------------
+    def _resolve_generation_backend(self) -> None:
+        """Check ``generation_backend`` against TRL's own generation fields: 'continuous' is TRL's
+        ``use_transformers_continuous_batching`` (either one sets the other); vLLM and a cache
+        other than the static one contradict the backends that replace them."""
+        backend = self.generation_backend
+        if backend not in GENERATION_BACKENDS:
+            raise DmpoError(f"generation_backend must be one of {list(GENERATION_BACKENDS)}, got {backend!r}")
+        continuous = self.use_transformers_continuous_batching or getattr(self, "use_transformers_paged", False)
+        if continuous and backend == "default":
+            backend = self.generation_backend = "continuous"
+        if backend != "default" and self.use_vllm:
+            raise DmpoError(f"generation_backend={backend!r} contradicts use_vllm=True (vLLM generates the "
+                            "completions); leave generation_backend='default' with vLLM")
+        if backend == "static_compiled":
+            if continuous:
+                raise DmpoError("generation_backend='static_compiled' contradicts "
+                                "use_transformers_continuous_batching=True; set one of them")
+            if self.cache_implementation not in (None, "static"):
+                raise DmpoError(f"generation_backend='static_compiled' uses a static cache; "
+                                f"cache_implementation={self.cache_implementation!r} contradicts it")
+            self.cache_implementation = "static"
+        if backend == "continuous":
+            self.use_transformers_continuous_batching = True
+
     def _resolve_objective(self) -> None:
         """Reconcile ``objective`` and ``loss_type`` (module docstring); ``loss_type`` ends as the
         TRL loss type trained, or None for an objective TRL does not have."""

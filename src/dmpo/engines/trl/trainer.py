@@ -50,6 +50,10 @@ What changes:
   when a step's rows are whole groups). Cost: one extra no-grad forward pass over the
   generation batch per recomputation, none with ``num_iterations=1`` and
   ``steps_per_generation = gradient_accumulation_steps`` (TRL's default).
+- Generation (``generation_backend``): TRL's ``model.generate`` as TRL sets it up, transformers'
+  continuous batching (TRL's option; the model's training dtype is restored after each
+  generation), or a static KV cache with the decoding step compiled (TRL disables compilation;
+  the trainer enables it after TRL's set-up and sizes the cache in 64-token steps).
 - Every reward function is wrapped by :func:`~dmpo.engines.trl.rewards.safe_reward`: one that
   raises or runs past ``reward_timeout`` costs the completions concerned their reward.
 
@@ -66,6 +70,7 @@ functions for the step's batch; against TRL's ``step_time``, the share of a step
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any, ClassVar
@@ -131,6 +136,46 @@ def shuffle_whole_groups(batch: dict[str, Any], group_ids: torch.Tensor) -> dict
         return [value[i] for i in order.tolist()]
 
     return {key: permute(value) for key, value in batch.items()}
+
+
+# Prompt tokens assumed per row when sizing the continuous-batching cache on a CPU (a longer
+# prompt only makes requests wait for room), and the static cache's size step.
+_CPU_PROMPT_ALLOWANCE = 512
+_STATIC_CACHE_STEP = 64
+
+
+@contextlib.contextmanager
+def keep_training_dtype(model: nn.Module):
+    """Undo, on exit, any dtype change of ``model``'s floating-point parameters and buffers made
+    inside (e.g. ``model.to(torch.bfloat16)``): the original tensors are put back, bit for bit."""
+    params = [(p, p.data) for p in model.parameters() if p.is_floating_point()]
+    buffers = [(module, name, buf) for module in model.modules() for name, buf in module._buffers.items()
+               if buf is not None and buf.is_floating_point()]
+    try:
+        yield model
+    finally:
+        for param, data in params:
+            if param.data.dtype != data.dtype:
+                param.data = data
+        for module, name, buf in buffers:
+            current = module._buffers.get(name)
+            if current is not None and current.dtype != buf.dtype:
+                module._buffers[name] = buf
+
+
+@contextlib.contextmanager
+def _without_mixed_precision_wrapper(model: nn.Module):
+    """Inside, ``model.forward`` is the forward accelerate wrapped for mixed precision (autocast
+    and outputs cast to fp32), when it did; the wrapper is put back on exit."""
+    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    if wrapped is None or original is None:
+        yield model
+        return
+    model.forward = original
+    try:
+        yield model
+    finally:
+        model.forward = wrapped
 
 
 class GroupObjectiveTrainer(GRPOTrainer):
@@ -210,6 +255,74 @@ class GroupObjectiveTrainer(GRPOTrainer):
             self._attach_log_partition_head()
         if self.group_objective_params.get("use_ref") and self.beta == 0.0:
             self._build_reference_model()
+        self._setup_generation_backend()
+
+    # ---- generation backends ----------------------------------------------------------------
+    def _setup_generation_backend(self) -> None:
+        """Adjust TRL's generation set-up for ``args.generation_backend`` (see the config).
+
+        'static_compiled': TRL builds its ``GenerationConfig`` with ``disable_compile=True``; here
+        compilation is switched back on (static cache, ``CompileConfig``: inductor with CUDA graphs
+        on CUDA, inductor's default mode elsewhere). 'continuous' on a CPU: transformers sizes the
+        continuous-batching KV cache from half the machine's memory unless told otherwise, so,
+        without a user setting, it gets room for this process's generation batch instead."""
+        backend = self.args.generation_backend
+        if backend == "static_compiled":
+            from transformers import CompileConfig
+
+            on_cuda = self.accelerator.device.type == "cuda"
+            compile_config = CompileConfig() if on_cuda else CompileConfig(mode="default")
+            compile_config._compile_all_devices = True  # transformers compiles on CUDA-like devices only
+            self.generation_config.cache_implementation = "static"
+            self.generation_config.disable_compile = False
+            self.generation_config.compile_config = compile_config
+            self.generation_kwargs["cache_implementation"] = "static"
+        elif backend == "continuous":
+            self._check_continuous_batching_sampling()
+        if backend == "continuous" and self.accelerator.device.type == "cpu":
+            given = self.args.transformers_continuous_batching_config or {}
+            if not any(key in given for key in ("num_blocks", "max_batch_tokens", "max_memory_percent")):
+                config = self.continuous_batching_config
+                rows = self.args.per_device_train_batch_size * self.args.steps_per_generation
+                tokens = self.max_completion_length + _CPU_PROMPT_ALLOWANCE
+                config.num_blocks = rows * -(-tokens // config.page_size)
+                config.max_batch_tokens = min(rows * tokens, 4096)
+
+    def _check_continuous_batching_sampling(self) -> None:
+        """Continuous batching drops the logits processors it does not support (a repetition
+        penalty, for one) and has no minimum length: sampling would silently change. Refuse."""
+        config = self.generation_config
+        ignored = [type(p).__name__ for p in self.model._get_logits_processor(config)
+                   if getattr(p, "supports_continuous_batching", None) is False]
+        ignored += [f"{name}={getattr(config, name)}" for name in ("min_new_tokens", "min_length")
+                    if getattr(config, name, None)]
+        if ignored:
+            raise DmpoError(f"generation_backend='continuous' would ignore {', '.join(ignored)} (transformers' "
+                            "continuous batching does not support it), so completions would be sampled "
+                            "differently; use generation_backend='default' or 'static_compiled'")
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        backend = self.args.generation_backend
+        if backend == "static_compiled":
+            # One cache size for many calls (a new size means a new compiled graph): the longest
+            # prompt plus the completion budget, rounded up to a multiple of 64 tokens; transformers
+            # keeps the largest size seen so far.
+            longest = max((len(ids) for ids in prompt_ids), default=0) + self.max_completion_length
+            self.generation_config.max_cache_len = -(-longest // _STATIC_CACHE_STEP) * _STATIC_CACHE_STEP
+        if backend != "continuous":
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images=has_tool_images)
+        # TRL casts the model to bf16/fp16 for continuous batching and leaves it there, which would
+        # turn mixed-precision training into pure half-precision training: restore what it was.
+        # accelerate's mixed-precision forward wrapper would try to cast the paged cache in the
+        # outputs to fp32 (and fail): the half-precision model runs without it.
+        with keep_training_dtype(self.model), _without_mixed_precision_wrapper(self.model):
+            completion_ids, logprobs = super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images=has_tool_images)
+        if len(completion_ids) != len(prompt_ids):
+            raise DmpoError(f"continuous batching returned {len(completion_ids)} completions for "
+                            f"{len(prompt_ids)} prompts; use generation_backend='default'")
+        return completion_ids, logprobs
 
     # ---- FlowRL: log-partition head and reference ---------------------------------------------
     def _attach_log_partition_head(self) -> None:
