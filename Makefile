@@ -34,7 +34,9 @@ verl-setup: $(VSTAMP)
 demo: $(STAMP)
 	$(BIN)/dmpo demo --output-dir runs/demo
 
-test: $(STAMP) $(VSTAMP)
+# The two environments are built side by side (mostly downloads and unpacking).
+test:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(VSTAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 	$(VBIN)/python -m pytest -q tests/engines/verl
