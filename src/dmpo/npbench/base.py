@@ -232,6 +232,17 @@ class Task(ABC):
         """A PIL image of the instance (graph drawing or table) for vision models."""
         raise NotImplementedError(f"{self.name} has no renderer")
 
+    def vision_prompt(self, instance: Instance | dict, render: str = "grid", *, include_text: bool = False,
+                      style: str = "nl", size: int | None = 448) -> Any:
+        """A ``VisionPrompt(text, image)`` for vision-language models (``npbench.vision``): the
+        structure in the picture, ``render`` ``grid`` (a pixel encoding for small models trained
+        from scratch, decoded by ``npbench.grid.decode_grid``) or ``drawing`` (labelled graph or
+        table, ``size`` px square); the text says what to find and how to answer. ``style``
+        ``nl`` or ``compact`` as for ``prompt``; ``include_text`` adds the text encoding."""
+        from dmpo.npbench.vision import vision_prompt  # vision imports this module
+
+        return vision_prompt(self, instance, render, include_text=include_text, style=style, size=size)
+
     # ---- the public surface -----------------------------------------------------------
     def difficulty_params(self, difficulty: str) -> Any:
         sizes = getattr(self, "SIZES", None)
