@@ -15,7 +15,7 @@ def tiny_vlm_path(tmp_path_factory):
     from dmpo.models import build_tiny_vlm
 
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), hidden_size=32, num_layers=1, heads=2,
-                          vision_hidden_size=16, vision_layers=1, vision_heads=2, image_size=56)
+                          vision_hidden_size=16, vision_layers=1, vision_heads=2, max_image_size=56)
 
 
 def make_image(seed: int, size: int = 56):

@@ -104,7 +104,7 @@ def test_same_seed_same_weights(tmp_path):
     from transformers import AutoModelForImageTextToText
 
     small = {"hidden_size": 16, "num_layers": 1, "heads": 2, "vision_hidden_size": 8, "vision_layers": 1,
-             "vision_heads": 2, "image_size": 28}
+             "vision_heads": 2, "max_image_size": 28}
     torch.manual_seed(5)
     expected = torch.rand(1)
     torch.manual_seed(5)
@@ -117,7 +117,7 @@ def test_same_seed_same_weights(tmp_path):
     assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
 
 
-@pytest.mark.parametrize("kwargs", [{"hidden_size": 24, "heads": 4}, {"vision_layers": 0}, {"image_size": 100},
+@pytest.mark.parametrize("kwargs", [{"hidden_size": 24, "heads": 4}, {"vision_layers": 0}, {"max_image_size": 100},
                                     {"vision_hidden_size": 6, "vision_heads": 2}])
 def test_bad_sizes_are_clear_errors(tmp_path, kwargs):
     with pytest.raises(DmpoError):

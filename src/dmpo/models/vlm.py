@@ -18,8 +18,9 @@ character tokenizer and a processor that needs neither torchvision nor a video p
   video branch, saved as ``processor_config.json`` with ``processor_class`` ``TinyVLProcessor`` and
   reloaded by :func:`load_vl_processor` with identical outputs (tested: same ids, pixels and logits).
 
-Images are resized to ``image_size`` × ``image_size`` pixels (min = max pixels), so every image has
-``(image_size/14)²`` patches and a quarter as many language-model tokens: 16 at the default 112.
+Images keep their size, rounded to multiples of 28 px, up to ``max_image_size``² pixels (larger ones
+are shrunk to that many): an s × s image has (s/14)² patches and a quarter as many language-model
+tokens, 4 for NP-Bench's 56-px ``tiny`` grid images, 16 at 112 px, 64 at 224 px.
 """
 
 from __future__ import annotations
@@ -100,21 +101,23 @@ def build_vl_tokenizer() -> Any:
     )
 
 
-def build_image_processor(image_size: int = 112) -> Any:
-    """``Qwen2VLImageProcessorPil`` resizing every image to ``image_size``² pixels (a multiple of 28)."""
+def build_image_processor(max_image_size: int = 224) -> Any:
+    """``Qwen2VLImageProcessorPil`` that keeps an image of up to ``max_image_size``² pixels at its
+    own size rounded to multiples of 28 px (NP-Bench's grid images, 56, 112 or 224 px, pass
+    unchanged) and shrinks a larger one to that many pixels."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     factor = PATCH_SIZE * MERGE_SIZE
-    if image_size < factor or image_size % factor:
-        raise DmpoError(f"image_size must be a positive multiple of {factor} pixels, got {image_size}")
-    pixels = image_size * image_size
-    return Qwen2VLImageProcessorPil(min_pixels=pixels, max_pixels=pixels, patch_size=PATCH_SIZE,
-                                    merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE)
+    if max_image_size < factor or max_image_size % factor:
+        raise DmpoError(f"max_image_size must be a positive multiple of {factor} pixels, got {max_image_size}")
+    return Qwen2VLImageProcessorPil(min_pixels=factor * factor, max_pixels=max_image_size * max_image_size,
+                                    patch_size=PATCH_SIZE, merge_size=MERGE_SIZE,
+                                    temporal_patch_size=TEMPORAL_PATCH_SIZE)
 
 
-def build_vl_processor(image_size: int = 112) -> TinyVLProcessor:
+def build_vl_processor(max_image_size: int = 224) -> TinyVLProcessor:
     tokenizer = build_vl_tokenizer()
-    return TinyVLProcessor(image_processor=build_image_processor(image_size), tokenizer=tokenizer,
+    return TinyVLProcessor(image_processor=build_image_processor(max_image_size), tokenizer=tokenizer,
                            chat_template=VLM_CHAT_TEMPLATE)
 
 
@@ -127,7 +130,7 @@ def build_tiny_vlm(
     vision_hidden_size: int = 64,
     vision_layers: int = 2,
     vision_heads: int = 2,
-    image_size: int = 112,
+    max_image_size: int = 224,
     seed: int = 0,
     max_position_embeddings: int = 1024,
 ) -> Path:
@@ -148,7 +151,7 @@ def build_tiny_vlm(
     if vision_hidden_size % vision_heads or vision_head_dim % 4:
         raise DmpoError(f"vision_hidden_size ({vision_hidden_size}) / vision_heads ({vision_heads}) must be a "
                         "multiple of 4 (2-D rotary embeddings)")
-    processor = build_vl_processor(image_size)
+    processor = build_vl_processor(max_image_size)
     tokenizer = processor.tokenizer
     half = head_dim // 2
     sections = [half // 4, (half - half // 4) // 2]
