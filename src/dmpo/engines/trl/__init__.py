@@ -19,7 +19,11 @@ installed). Needs the ``trl`` extra: ``pip install 'dmpo[trl]'``.
 """
 
 from dmpo.engines.trl.config import DMPOConfig, GroupObjectiveConfig
-from dmpo.engines.trl.data import build_npbench_dataset, build_npbench_vision_dataset, build_source_dataset
+from dmpo.engines.trl.data import (
+    build_npbench_dataset,
+    build_npbench_vision_dataset,
+    build_source_dataset,
+)
 from dmpo.engines.trl.rewards import (
     FAILURE_REWARD,
     RewardTimeout,
