@@ -65,7 +65,7 @@ def test_save_reload_gives_identical_logits(tiny_vlm_path, tmp_path):
     images = [make_image(1), make_image(2)]
     conversations = [_conversation(images[0])[0], _conversation(images[1], "max cut")[0]]
     inputs = processor.apply_chat_template(conversations, add_generation_prompt=True, tokenize=True,
-                                           return_dict=True, return_tensors="pt", padding=True)
+                                           return_dict=True, return_tensors="pt", processor_kwargs={"padding": True})
     model.eval()
     with torch.no_grad():
         logits = model(**inputs).logits
@@ -74,7 +74,7 @@ def test_save_reload_gives_identical_logits(tiny_vlm_path, tmp_path):
     processor.save_pretrained(tmp_path / "copy")
     model2, processor2 = load_model_and_tokenizer(tmp_path / "copy")
     inputs2 = processor2.apply_chat_template(conversations, add_generation_prompt=True, tokenize=True,
-                                             return_dict=True, return_tensors="pt", padding=True)
+                                             return_dict=True, return_tensors="pt", processor_kwargs={"padding": True})
     assert set(inputs2) == set(inputs)
     for key in inputs:
         assert torch.equal(inputs[key], inputs2[key]), key
@@ -85,7 +85,7 @@ def test_save_reload_gives_identical_logits(tiny_vlm_path, tmp_path):
     # The image matters: another picture, other logits at the answer position.
     other = processor.apply_chat_template([_conversation(make_image(3))[0], conversations[1]],
                                           add_generation_prompt=True, tokenize=True, return_dict=True,
-                                          return_tensors="pt", padding=True)
+                                          return_tensors="pt", processor_kwargs={"padding": True})
     with torch.no_grad():
         assert not torch.allclose(model(**other).logits[0, -1], logits[0, -1])
 
