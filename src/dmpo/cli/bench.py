@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -22,6 +23,7 @@ from dmpo.errors import DmpoError
 from dmpo.npbench.base import check_time_limit
 from dmpo.npbench.io import load, load_predictions, reference_report, save_hf, save_jsonl
 from dmpo.npbench.scoring import format_table, score_completions, summarize
+from dmpo.npbench.vlmevalkit import load_vlmevalkit, save_vlmevalkit
 from dmpo.paths import check_output_dir, check_output_file
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -44,10 +46,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-unproved", action="store_true",
                    help="store instances whose optimum was not proved within the time limit "
                         "(proved=false, optimum = best value found); by default that is an error")
-    p.add_argument("--format", choices=("jsonl", "hf"), default="jsonl",
-                   help="jsonl file, or a Hugging Face datasets folder")
+    p.add_argument("--format", choices=("jsonl", "hf", "vlmevalkit"), default="jsonl",
+                   help="jsonl file, a Hugging Face datasets folder, or a VLMEvalKit image-dataset TSV")
+    _add_vlmevalkit_arguments(p)
     p.add_argument("--prompt-style", choices=("nl", "compact"), default="nl",
-                   help="prompt column of a datasets folder")
+                   help="prompt column of a datasets folder, question column of a VLMEvalKit TSV")
     p.add_argument("--output", "-o", required=True,
                    help="output file (jsonl, overwritten if it exists) or folder (hf)")
     p.set_defaults(func=cmd_generate)
@@ -56,7 +59,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="instances: our JSONL, the public JSON, or a datasets folder; or a task "
                                 "source: math:FILE, math:synthetic, rg:NAME (items rebuilt from the "
                                 "predictions' ids, e.g. countdown-1000000)")
-    p.add_argument("predictions", help="JSONL rows {id, completion|completions} or JSON {id: completion(s)}")
+    p.add_argument("predictions", help="JSONL rows {id, completion|completions}, JSON {id: completion(s)}, "
+                                       "or a VLMEvalKit prediction file (.tsv or .xlsx with a prediction column)")
     p.add_argument("--protocol", choices=("text", "vision"), default="text")
     p.add_argument("--cap", action="store_true", help="cap QR at 1 (for heuristic references)")
     p.add_argument("--pass-k", default="1",
@@ -73,6 +77,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="instance file")
     p.add_argument("--output-dir", "-o", required=True)
     p.add_argument("--limit", type=int, default=None, help="render only the first N instances (N ≥ 1)")
+    p.add_argument("--render", choices=npbench.RENDERS, default=None,
+                   help="the vision prompt's image: drawing (448 px square) or grid (the pixel encoding); "
+                        "default: the drawing at the renderer's own size")
     p.set_defaults(func=cmd_render)
 
 
@@ -130,7 +137,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise DmpoError(f"--time-limit must be a finite number of seconds > 0, got {args.time_limit}") from None
     names = _task_names(args.tasks)
     output = Path(args.output)
-    if args.format == "jsonl":
+    _check_vlmevalkit_arguments(args)
+    if args.format in ("jsonl", "vlmevalkit"):
         check_output_file(output, "--output")
     else:
         _output_folder(output, "--output", datasets=True)
@@ -155,6 +163,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         if args.format == "jsonl":
             path = save_jsonl(instances, output)
+        elif args.format == "vlmevalkit":
+            path = _save_vlmevalkit(instances, output, args)
         else:
             path = save_hf(instances, output, prompt_style=args.prompt_style)
     except OSError as exc:
@@ -162,6 +172,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     note = f" ({len(unproved)} without a proved optimum: proved=false)" if unproved else " (all proved optimal)"
     print(f"wrote {len(instances)} instances{note} to {path}")
     return 0
+
+
+def _add_vlmevalkit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--render", choices=npbench.RENDERS, default=None,
+                   help="--format vlmevalkit: the image of each question (default drawing: VLMEvalKit "
+                        "stores images as JPEG, which keeps drawings legible but blurs grid cells)")
+
+
+def _check_vlmevalkit_arguments(args: argparse.Namespace) -> None:
+    if args.render is not None and args.format != "vlmevalkit":
+        raise DmpoError("--render is for --format vlmevalkit")
+    if args.format == "vlmevalkit" and Path(args.output).suffix.lower() != ".tsv":
+        raise DmpoError(f"--format vlmevalkit writes a .tsv file; got --output {args.output}")
+
+
+def _save_vlmevalkit(instances: list[npbench.Instance], output: Path, args: argparse.Namespace) -> Path:
+    """The VLMEvalKit TSV: the vision prompt (``--prompt-style``) and image of each instance."""
+    return save_vlmevalkit(instances, output, render=args.render or "drawing", style=args.prompt_style)
 
 
 def _is_source_spec(data: str) -> bool:
@@ -177,10 +205,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     data, preds = Path(args.data), Path(args.predictions)
     if args.json_out:
         check_output_file(Path(args.json_out), "--json", inputs=(data, preds))
-    instances = load(data, solve=not args.no_solve, cache=args.solve_cache)
+    index_to_id = None
+    if data.suffix.lower() == ".tsv" and data.is_file():  # VLMEvalKit: predictions may name rows by index
+        items = load_vlmevalkit(data)
+        instances = [item.instance for item in items]
+        index_to_id = {item.index: item.instance.id for item in items}
+    else:
+        instances = load(data, solve=not args.no_solve, cache=args.solve_cache)
     if not instances:
         raise DmpoError(f"{data} holds no instances")
-    predictions = load_predictions(preds)
+    predictions = load_predictions(preds, index_to_id=index_to_id)
     ids = {inst.id for inst in instances}
     if not ids & set(predictions):
         example = next(iter(predictions), None)
@@ -292,8 +326,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         for i, inst in enumerate(tqdm(instances, desc="rendering", unit="img")):
             # Ids come from the file: keep them inside the folder ("../x" is not a name).
             name = _UNSAFE.sub("_", inst.id).lstrip(".") or f"{inst.task}-{i}"
-            npbench.get_task(inst.task).render(inst).save(out / f"{name}.png")
+            _image(inst, args.render).save(out / f"{name}.png")
     except OSError as exc:
         raise DmpoError(f"cannot write images to {out}: {exc.strerror or exc}") from None
     print(f"wrote {len(instances)} images to {out}")
     return 0
+
+
+def _image(inst: npbench.Instance, render: str | None) -> Any:
+    task = npbench.get_task(inst.task)
+    return task.render(inst) if render is None else task.vision_prompt(inst, render).image

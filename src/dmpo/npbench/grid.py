@@ -176,7 +176,7 @@ def _graph_read(task: Task, rows: Rows) -> Graph:
     return Graph.from_edges(n, edges)
 
 
-_GRAPH_LEGEND = ("Row 0: n, the number of vertices. Rows 1..n, columns 0..n-1: the adjacency "
+_GRAPH_LEGEND = ("Row 0: n (the number of vertices) in column 0. Rows 1..n, columns 0..n-1: the adjacency "
                  "matrix; the cell in row 1+u, column v is 15 (red) when u and v are adjacent, else 0.")
 
 
@@ -202,7 +202,7 @@ def _matrix_decode(task: Task, rows: Rows) -> dict:
     return {str(i): {str(j): matrix[i][j] for j in range(n)} for i in range(n)}
 
 
-_MATRIX_LEGEND = ("Row 0: n. Rows 1..n, columns 0..n-1: the symmetric weight matrix; the cell in "
+_MATRIX_LEGEND = ("Row 0: n in column 0. Rows 1..n, columns 0..n-1: the symmetric weight matrix; the cell in "
                   "row 1+i, column j holds the {what} between {items} i and j (0 on the diagonal{zero}).")
 
 
@@ -325,18 +325,18 @@ LAYOUTS: dict[str, Layout] = {
     "max_cut": Layout(_max_cut_encode, _max_cut_decode,
                       _MATRIX_LEGEND.format(what="edge weight", items="vertices", zero="; 0 means no edge")),
     "knapsack": Layout(_knapsack_encode, _knapsack_decode,
-                       "Row 0: the capacity, then m, the number of items. Rows 1..m: item i in row 1+i, "
-                       "its weight in column 0 and its value in column 1."),
+                       "Row 0: the capacity in column 0, m (the number of items) in column 1. Rows 1..m: "
+                       "item i in row 1+i, its weight in column 0 and its value in column 1."),
     "subset_sum": Layout(_subset_sum_encode, _subset_sum_decode,
-                         "Row 0: the target, then n, the number of numbers. Rows 1..n: number i in "
-                         "row 1+i, column 0."),
+                         "Row 0: the target in column 0, n (the count of numbers) in column 1. Rows 1..n: "
+                         "number i in row 1+i, column 0."),
     "set_cover": Layout(_set_cover_encode, _set_cover_decode,
-                        "Row 0: s, the number of subsets, then e, the number of distinct elements. "
+                        "Row 0: s (the number of subsets) in column 0, e (the number of distinct elements) in column 1. "
                         "Row 1: the element ids, increasing, one per column 0..e-1. Row 2: 15 under "
                         "each element of U. Rows 3..s+2: subset k in row 3+k, 15 under each of its "
                         "elements."),
     "meeting_schedule": Layout(_meeting_encode, _meeting_decode,
-                               "Row 0: m meetings, p attendees, r rooms. Rows 1..m: meeting i in row "
+                               "Row 0: the numbers of meetings m, attendees p and rooms r in columns 0, 1, 2. Rows 1..m: meeting i in row "
                                "1+i, its duration in minutes in column 0, then 15 in column 1+a for each "
                                "attendee a. Rows m+1..m+p: attendee a in row 1+m+a, the number k of "
                                "availability windows in column 0, then each window's start and end "

@@ -25,6 +25,7 @@ from typing import Any
 from dmpo.errors import DmpoError
 from dmpo.npbench.base import DIFFICULTIES, Instance, is_number
 from dmpo.npbench.registry import get_task, task_name_for
+from dmpo.npbench.vlmevalkit import load_vlmevalkit, load_vlmevalkit_predictions
 
 log = logging.getLogger("dmpo.npbench")
 log.addHandler(logging.NullHandler())  # a library: shown once the application configures logging
@@ -38,7 +39,9 @@ _SOLVED: dict[str, dict] = {}
 def load(path: str | Path, *, solve: bool = True, cache: str | Path | None = None) -> list[Instance]:
     """Instances from a file: the public benchmark's JSON (``{key: {prompt, question,
     task_type, ground_truth}}``), our JSONL (one ``Instance.to_dict()`` a line), a JSON list
-    of those, or a ``datasets`` folder written by ``dmpo bench generate --format hf``.
+    of those, a ``datasets`` folder written by ``dmpo bench generate --format hf``, or a
+    VLMEvalKit TSV written by ``--format vlmevalkit`` (images decoded and checked; the images
+    themselves: ``npbench.vlmevalkit.load_vlmevalkit``).
 
     Public-layout items are solved exactly when ``solve`` (the default): ``optimum`` is the
     proved optimum (``proved=True``) and ``reference`` the file's ``ground_truth``. If the
@@ -52,6 +55,8 @@ def load(path: str | Path, *, solve: bool = True, cache: str | Path | None = Non
         raise DmpoError(f"no such instance file or folder: {path}")
     if path.is_dir():
         return _load_hf(path)
+    if path.suffix.lower() == ".tsv":  # VLMEvalKit's image-dataset layout
+        return [item.instance for item in load_vlmevalkit(path)]
     text = _read_text(path, "instance file")
     if path.suffix == ".jsonl":
         return [_checked(_instance_from(row, where), where) for where, row in _jsonl_rows(text, path)]
@@ -274,13 +279,17 @@ def save_hf(instances: Iterable[Instance], path: str | Path, *, prompt_style: st
     return Path(path)
 
 
-def load_predictions(path: str | Path) -> dict[str, list[str]]:
+def load_predictions(path: str | Path, *, index_to_id: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Completions by item id from JSONL rows ``{"id", "completion"}`` or ``{"id",
-    "completions": [...]}`` (rows with the same id accumulate), or a JSON object mapping id to
-    a completion or a list of completions."""
+    "completions": [...]}`` (rows with the same id accumulate), a JSON object mapping id to
+    a completion or a list of completions, or a VLMEvalKit prediction file (``.tsv`` or
+    ``.xlsx`` with a ``prediction`` column; rows found by ``id``, else by ``index`` through
+    ``index_to_id``)."""
     path = Path(path)
     if not path.exists():
         raise DmpoError(f"no such predictions file: {path}")
+    if path.suffix.lower() in (".tsv", ".xlsx"):
+        return load_vlmevalkit_predictions(path, index_to_id)
     out: dict[str, list[str]] = {}
     text = _read_text(path, "predictions file")
     if path.suffix == ".jsonl":

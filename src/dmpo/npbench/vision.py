@@ -26,6 +26,7 @@ from PIL import Image
 
 from dmpo.errors import DmpoError
 from dmpo.npbench.grid import LAYOUTS, grid_image
+from dmpo.npbench.render import MIN_TEXT
 
 if TYPE_CHECKING:
     from dmpo.npbench.base import Instance, Task
@@ -140,9 +141,13 @@ def _nl_text(task: Task, question: dict, render: str, include_text: bool) -> str
 
 def fit_drawing(image: Image.Image, size: int | None) -> Image.Image:
     """``image`` as RGB, scaled down (never up) to fit a white ``size × size`` square and centred
-    on it; unchanged in size when ``size`` is None."""
+    on it; unchanged in size when ``size`` is None. ``info["min_text_px"]``: the height of its
+    smallest text after scaling, when the renderer said it (``npbench.render``)."""
+    text_px = image.info.get(MIN_TEXT)
     image = image.convert("RGB")
     if size is None:
+        if text_px is not None:
+            image.info[MIN_TEXT] = text_px
         return image
     if type(size) is not int or size < 28:
         raise DmpoError(f"the drawing size must be an integer number of pixels ≥ 28, got {size!r}")
@@ -152,4 +157,6 @@ def fit_drawing(image: Image.Image, size: int | None) -> Image.Image:
         image = image.resize(shape, Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (size, size), "white")
     canvas.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
+    if text_px is not None:
+        canvas.info[MIN_TEXT] = round(text_px * scale, 1)
     return canvas

@@ -279,7 +279,7 @@ class MeetingSchedule(Task):
         notes.append("room capacities: " + ", ".join(f"room {r}: {question['rooms'][str(r)]}"
                                                     for r in range(len(question["rooms"]))))
         return draw_table(["meeting", "attendees", "minutes"], rows, title="Meeting schedule",
-                          notes=notes, cell_width=140)
+                          notes=notes)
 
 
 def triples(value: list | None) -> list[list[int]] | None:

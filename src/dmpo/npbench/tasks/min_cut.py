@@ -184,7 +184,7 @@ class MinCut(Task):
             edges = [(i, j) for i, j in itertools.combinations(range(n), 2) if weights[i, j]]
             return draw_graph(n, edges, weights={(i, j): int(weights[i, j]) for i, j in edges}, title="Min bisection")
         rows = [[i, *map(int, row)] for i, row in enumerate(weights)]
-        return draw_table(["v", *map(str, range(n))], rows, title="Min bisection weights", cell_width=30)
+        return draw_table(["v", *map(str, range(n))], rows, title="Min bisection weights")
 
 
 def _local_search_bisection(weights: np.ndarray) -> list[int]:

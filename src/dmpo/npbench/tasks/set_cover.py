@@ -154,8 +154,7 @@ class SetCover(Task):
     def render(self, instance: Any) -> Any:
         question = getattr(instance, "question", instance)
         rows = [[k, ", ".join(map(str, question["S"][str(k)]))] for k in range(len(question["S"]))]
-        width = max(110, 9 * max((len(row[1]) for row in rows), default=0) + 20)
-        return draw_table(["subset", "elements"], rows, title="Set cover", cell_width=width,
+        return draw_table(["subset", "elements"], rows, title="Set cover",
                           notes=["U = {" + ", ".join(map(str, question["U"])) + "}"])
 
 

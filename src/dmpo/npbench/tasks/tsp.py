@@ -138,7 +138,7 @@ class TSP(Task):
             pairs = list(itertools.combinations(range(n), 2))
             return draw_graph(n, pairs, weights={(i, j): dist[i][j] for i, j in pairs}, title="TSP")
         rows = [[i, *row] for i, row in enumerate(dist)]
-        return draw_table(["city", *map(str, range(n))], rows, title="TSP distances", cell_width=44)
+        return draw_table(["city", *map(str, range(n))], rows, title="TSP distances")
 
 
 TASK = TSP()
