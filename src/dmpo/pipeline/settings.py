@@ -334,9 +334,13 @@ class ComparisonSettings:
         others = [t for t in self.train.tasks if not is_npbench(t)]
         if others:
             raise DmpoError(f"a comparison reports NP-Bench metrics; train its runs on NP-Bench tasks, not {others}")
+        if self.model is None and self.sft.modality != self.train.modality:
+            raise DmpoError(f"the comparison trains with modality {self.train.modality!r} but its built-in model "
+                            f"is warm-started for {self.sft.modality!r}")
         self.evaluation = dataclasses.replace(
             self.evaluation, tasks=self.train.tasks, difficulty=self.train.difficulty,
-            max_new_tokens=self.train.max_completion_length, data=None)
+            max_new_tokens=self.train.max_completion_length, data=None, modality=self.train.modality,
+            render=self.train.render, include_text=self.train.include_text)
 
     def run(self, objective: str, seed: int, output_dir: str | os.PathLike, model: str | None) -> TrainSettings:
         """The settings of one run of the comparison."""

@@ -215,7 +215,8 @@ def ensure_default_model(settings: SFTSettings | None = None, *, progress: bool 
     if is_built(path):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"dmpo: building the built-in tiny model and its SFT warm start (once; cached at {path})",
+    what = "VLM" if settings.vision else "model"
+    print(f"dmpo: building the built-in tiny {what} and its SFT warm start (once; cached at {path})",
           flush=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
