@@ -113,9 +113,11 @@ def _train(tiny_vlm_path, dataset, args, **kwargs):
 
 
 @pytest.mark.parametrize(("objective", "extra"), [("grpo", {}), ("dmpo", {}),
+                                                  # split groups; the second step's DM coefficients
+                                                  # are recomputed (a forward pass with the images)
                                                   ("dmpo", {"per_device_train_batch_size": 2,
                                                             "steps_per_generation": 8,
-                                                            "gradient_accumulation_steps": 8})])
+                                                            "gradient_accumulation_steps": 4})])
 def test_group_objectives_train_the_vlm(tiny_vlm_path, vision_dataset, tmp_path, objective, extra):
     trainer, processor, changed = _train(tiny_vlm_path, vision_dataset, _config(tmp_path, objective, **extra))
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
@@ -125,6 +127,8 @@ def test_group_objectives_train_the_vlm(tiny_vlm_path, vision_dataset, tmp_path,
     assert any(name.startswith("model.language_model.") for name in changed)
     assert any("npbench/quality_ratio" in row for row in trainer.state.log_history)
     assert trainer.args.group_split == ("rows" if extra else "whole")
+    if extra:
+        assert trainer._dm_coefficients_step == 1  # refreshed after the first optimiser step
 
     # Every buffered micro-batch row carries its own instance's picture.
     tokenizer = processor.tokenizer
@@ -145,6 +149,17 @@ def test_group_objectives_train_the_vlm(tiny_vlm_path, vision_dataset, tmp_path,
         if not extra:  # whole groups: a micro-batch holds whole groups
             ids, counts = torch.unique(batch["group_ids"], return_counts=True)
             assert (counts == 4).all()
+
+
+@pytest.mark.parametrize("objective", ["gspo", "flowrl", "brain"])
+def test_other_group_objectives_train_the_vlm(tiny_vlm_path, vision_dataset, tmp_path, objective):
+    # Sequence-level ratios (gspo), FlowRL's log-partition head on the VLM's decoder, a loss over
+    # whole groups (brain): every parameter group moves, losses finite.
+    trainer, _, changed = _train(tiny_vlm_path, vision_dataset, _config(tmp_path, objective))
+    losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    assert any(name.startswith("model.visual.") for name in changed)
+    assert any(name.startswith("model.language_model.") for name in changed)
 
 
 def test_lora_trains_the_language_model_only(tiny_vlm_path, vision_dataset, tmp_path):
