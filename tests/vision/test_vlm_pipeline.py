@@ -154,3 +154,23 @@ def test_vision_model_with_text_prompts_is_a_clear_error(tiny_vlm_path, tmp_path
     with pytest.raises(DmpoError, match="give --modality vision"):
         train(TrainSettings(tasks=("vertex_cover",), model=str(tiny_vlm_path), max_steps=1, num_prompts=2,
                             num_generations=2, per_device_batch=2, output_dir=str(tmp_path / "o")), progress=False)
+
+
+def test_lora_run_saves_a_merged_model_with_the_vision_tower_unchanged(tiny_vlm_path, tmp_path):
+    import torch
+
+    from dmpo.models import load_model_and_tokenizer
+    from dmpo.pipeline.train import train
+
+    result = train(TrainSettings(modality="vision", tasks=("vertex_cover",), model=str(tiny_vlm_path), max_steps=2,
+                                 num_prompts=2, num_generations=4, per_device_batch=8, max_completion_length=8,
+                                 learning_rate=5e-2, lora_r=2, output_dir=str(tmp_path / "lora")), progress=False)
+    assert not (result.model_dir / "adapter_config.json").exists()  # a plain model, merged
+    before = load_model_and_tokenizer(tiny_vlm_path)[0].state_dict()
+    after = load_model_and_tokenizer(result.model_dir)[0].state_dict()
+    assert set(before) == set(after)
+    assert all(torch.equal(before[k], after[k]) for k in before if "visual" in k)
+    # Untrained, the model's rewards may all tie (no signal); when they do not, the merged LoRA
+    # update shows in the language model's projections and nowhere else.
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert all(".language_model." in k and k.endswith("proj.weight") for k in changed)
