@@ -1,4 +1,4 @@
-"""The built-in tiny vision-language model: Qwen2-VL at a few hundred thousand parameters, with a
+"""The built-in tiny vision-language model: Qwen2-VL at under a million parameters, with a
 character tokenizer and a processor that needs neither torchvision nor a video processor.
 
 ``build_tiny_vlm(path)`` writes a folder that :func:`dmpo.models.load_model_and_tokenizer` (and
