@@ -152,13 +152,19 @@ class SFTSettings:
     def vision(self) -> bool:
         return self.modality == "vision"
 
-    def key(self) -> str:
+    def key_fields(self) -> dict[str, Any]:
+        """The fields that name the model: all of them for the vision model; without the
+        vision-only ones for the text model (so its key is what it was before they existed)."""
         values = asdict(self)
-        if self.vision:
-            values["vision_recipe"] = VISION_RECIPE_VERSION
-        else:
+        if not self.vision:
             for name in _VISION_ONLY_SFT_FIELDS:
                 values.pop(name)
+        return values
+
+    def key(self) -> str:
+        values = self.key_fields()
+        if self.vision:
+            values["vision_recipe"] = VISION_RECIPE_VERSION
         payload = json.dumps({"recipe": RECIPE_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
