@@ -47,7 +47,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,9 @@ IMPLICIT: dict[str, Any] = {
     "evaluation.chat": False, "evaluation.system_prompt": None,
     # Recorded runs ran one torch thread per process (OMP_NUM_THREADS=1), what threads=0 now does.
     "train.threads": 0, "evaluation.threads": 0,
+    # Added with the vision path; recorded runs are text runs with every parameter trained.
+    "train.modality": "text", "train.render": "grid", "train.include_text": False, "train.lora_r": 0,
+    "evaluation.modality": "text", "evaluation.render": "grid", "evaluation.include_text": False,
 }
 # Fields set per run (objective, seed, paths) or taken from the training settings, not hashed.
 NOT_HASHED = {
@@ -149,7 +152,7 @@ class Budget:
         c = self.comparison
         train, evaluation = c.train, c.evaluation
         numbers: dict[str, Any] = {
-            "tasks": train.tasks, "difficulty": train.difficulty, "sft": asdict(c.sft),
+            "tasks": train.tasks, "difficulty": train.difficulty, "sft": c.sft.key_fields(),
             "max_steps": train.max_steps, "num_generations": train.num_generations,
             "per_device_batch": train.per_device_batch, "learning_rate": train.learning_rate,
             "max_completion_length": train.max_completion_length, "eval_count": evaluation.count,

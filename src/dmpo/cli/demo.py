@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from dmpo.errors import DmpoError
-from dmpo.pipeline.demo import DemoSettings, quick_settings
+from dmpo.pipeline.demo import DemoSettings, quick_settings, quick_vision_settings, vision_settings
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,6 +18,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                         "table and plots.")
     p.add_argument("--output-dir", default=d.output_dir, help=f"report folder (default: {d.output_dir})")
     p.add_argument("--quick", action="store_true", help="a budget of seconds, for a smoke test")
+    p.add_argument("--modality", choices=("text", "vision"), default="text",
+                   help="vision: the built-in tiny VLM on grid images of vertex cover (default: text)")
     p.add_argument("--max-steps", type=int, default=None,
                    help=f"steps per objective (default: {d.train.max_steps})")
     p.add_argument("--seed", type=int, default=None, help=f"(default: {d.seed})")
@@ -34,7 +36,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dmpo.pipeline.demo import run_demo
 
-    settings = quick_settings(args.output_dir) if args.quick else DemoSettings(output_dir=args.output_dir)
+    if args.modality == "vision":
+        output = args.output_dir if args.output_dir != DemoSettings().output_dir else "runs/demo-vision"
+        settings = quick_vision_settings(output) if args.quick else vision_settings(output)
+    else:
+        settings = quick_settings(args.output_dir) if args.quick else DemoSettings(output_dir=args.output_dir)
     if args.max_steps is not None:
         if args.max_steps < 1:
             raise DmpoError(f"--max-steps must be at least 1, got {args.max_steps}")

@@ -2,6 +2,7 @@
 
     dmpo sft                                   # build and cache the default model
     dmpo sft --hidden-size 256 --output-dir runs/sft-256
+    dmpo sft --modality vision                 # the built-in tiny VLM on grid images (cached)
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def cmd_sft(args: argparse.Namespace) -> int:
             settings.tasks, difficulty=settings.difficulty, instances_per_task=settings.instances_per_task,
             answers_per_instance=settings.answers_per_instance, optimal_fraction=settings.optimal_fraction,
             quality_power=settings.quality_power, explore_steps=settings.explore_steps,
-            seed=sft.SFT_SEED_START + settings.seed, progress=progress)
+            seed=sft.SFT_SEED_START + settings.seed, progress=progress,
+            render=settings.render if settings.vision else None)
         path, _ = train_sft(args.model, data.examples, args.output_dir, epochs=settings.epochs,
                             learning_rate=settings.learning_rate, batch_size=settings.batch_size,
                             max_length=settings.max_length, seed=settings.seed, progress=progress)

@@ -1,4 +1,5 @@
-"""k sampled answers per instance from a causal LM, scored with NP-Bench's metrics.
+"""k sampled answers per instance from a causal LM (or, with image prompts, a vision-language
+model), scored with NP-Bench's metrics.
 
     instances = heldout_instances(["knapsack"], count=16)       # seeds from 1_000_000
     result = evaluate_model("runs/sft", instances, k=8)
@@ -112,11 +113,13 @@ def evaluate_completions(
     cap: bool = False,
     keep_completions: bool = False,
     settings: dict[str, Any] | None = None,
+    protocol: str = "text",
 ) -> EvalResult:
-    """Score ``completions[i]`` (the k samples of ``instances[i]``); every item needs the same k."""
+    """Score ``completions[i]`` (the k samples of ``instances[i]``); every item needs the same k.
+    ``protocol`` picks the summary's categories (``text``, or ``vision`` for image prompts)."""
     k = samples_per_item(instances, completions, "instance")
     items = [score_completions(inst, list(texts), cap=cap) for inst, texts in zip(instances, completions)]
-    summary = summarize(items, protocol="text", pass_k=pass_k_for(k))
+    summary = summarize(items, protocol=protocol, pass_k=pass_k_for(k))
     return EvalResult(
         k=k,
         items=items,
@@ -194,6 +197,78 @@ def sample_completions(
     return [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
 
 
+def sample_vision_completions(
+    model: Any,
+    processor: Any,
+    prompts: Sequence[tuple[str, Any]],
+    *,
+    k: int = 8,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 48,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "sampling",
+    system_prompt: str | None = None,
+) -> list[list[str]]:
+    """k completions per ``(text, image)`` prompt from a vision-language model: each prompt is a
+    one-turn conversation (the image, then the text; an optional system message) rendered by the
+    processor's chat template. Rows prompt-major, ``batch_size`` rows per ``generate`` call,
+    reproducible for a given ``seed`` (as :func:`sample_completions`)."""
+    import torch
+
+    from dmpo.sources import chat_messages
+
+    if k < 1:
+        raise DmpoError(f"k (samples per instance) must be at least 1, got {k}")
+    if batch_size < 1 or max_new_tokens < 1:
+        raise DmpoError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise DmpoError(f"need temperature ≥ 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None or not hasattr(processor, "image_processor"):
+        raise DmpoError("image prompts need a vision-language model and its processor; this model has a plain "
+                        "tokenizer (a text model): leave --modality vision off or give a VLM")
+
+    def conversation(text: str, image: Any) -> list[dict[str, Any]]:
+        messages = chat_messages(text, system_prompt)
+        last = messages[-1]
+        return [*messages[:-1], {"role": last["role"], "content": [{"type": "image", "image": image},
+                                                                   {"type": "text", "text": last["content"]}]}]
+
+    rows = [conversation(text, image) for text, image in prompts for _ in range(k)]
+    texts: list[str] = []
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 else {
+        "do_sample": False}
+    image_token = getattr(model.config, "image_token_id", None)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+        torch.manual_seed(seed)
+        with tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress) as bar:
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                encoded = processor.apply_chat_template(batch, add_generation_prompt=True, tokenize=True,
+                                                        return_dict=True, return_tensors="pt",
+                                                        processor_kwargs={"padding": True,
+                                                                          "padding_side": "left"}).to(device)
+                out = model.generate(
+                    **encoded,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    # A sampled image placeholder would have no image features behind it.
+                    **({"suppress_tokens": [image_token]} if image_token is not None else {}),
+                    **sampling,
+                )
+                new_tokens = out[:, encoded["input_ids"].shape[1]:]
+                texts.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+                bar.update(len(batch))
+    model.train(was_training)
+    return [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+
 def evaluate_model(
     model: str | os.PathLike | tuple[Any, Any],
     instances: Sequence[Instance],
@@ -211,12 +286,32 @@ def evaluate_model(
     desc: str = "evaluating",
     chat: bool = False,
     system_prompt: str | None = None,
+    render: str | None = None,
+    include_text: bool = False,
 ) -> EvalResult:
     """Sample k answers per instance from ``model`` (a folder / hub id, or ``(model,
     tokenizer)``) and score them. The same ``seed`` gives the same samples. ``chat``: prompts
-    rendered as a conversation by the tokenizer's chat template (:func:`render_prompts`)."""
+    rendered as a conversation by the tokenizer's chat template (:func:`render_prompts`).
+
+    ``render`` (``grid`` or ``drawing``): image prompts (``task.vision_prompt``) for a
+    vision-language model (``(model, processor)``), scored with the same metrics and summarised
+    with the vision protocol's categories."""
     if not instances:
         raise DmpoError("nothing to evaluate: the instance set is empty")
+    settings = {"k": k, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
+                "seed": seed, "prompt_style": prompt_style, "cap": cap, "chat": chat,
+                "system_prompt": system_prompt, "model": None if isinstance(model, tuple) else os.fspath(model)}
+    if render is not None:
+        lm, processor = load_for_sampling(model)
+        vision = [get_task(inst.task).vision_prompt(inst, render, include_text=include_text, style=prompt_style)
+                  for inst in instances]
+        completions = sample_vision_completions(
+            lm, processor, [(v.text, v.image) for v in vision], k=k, temperature=temperature, top_p=top_p,
+            max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress, desc=desc,
+            system_prompt=system_prompt)
+        return evaluate_completions(instances, completions, cap=cap, keep_completions=keep_completions,
+                                    settings={**settings, "modality": "vision", "render": render,
+                                              "include_text": include_text}, protocol="vision")
     lm, tokenizer = load_for_sampling(model, chat=chat)
     prompts = render_prompts(tokenizer, [get_task(inst.task).prompt(inst, style=prompt_style) for inst in instances],
                              chat=chat, system_prompt=system_prompt)
@@ -225,9 +320,6 @@ def evaluate_model(
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress, desc=desc,
         add_special_tokens=not chat,
     )
-    settings = {"k": k, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
-                "seed": seed, "prompt_style": prompt_style, "cap": cap, "chat": chat,
-                "system_prompt": system_prompt, "model": None if isinstance(model, tuple) else os.fspath(model)}
     return evaluate_completions(instances, completions, cap=cap, keep_completions=keep_completions,
                                 settings=settings)
 

@@ -41,7 +41,12 @@ def resolve_model_source(name_or_path: str | os.PathLike) -> tuple[str, bool]:
 
 
 def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: Any) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer from a local folder or a hub id.
+    """Load a causal LM and its tokenizer, or a vision-language model and its processor, from a
+    local folder or a hub id.
+
+    A folder (or hub config) with a vision part is a VLM: the model is loaded with
+    ``AutoModelForImageTextToText`` and the second value is its processor
+    (:func:`dmpo.models.vlm.load_vl_processor`), whose ``.tokenizer`` pads on the left.
 
     A local folder is read without touching the network. Anything else is passed to
     ``from_pretrained`` as a hub id (it needs a network or a filled cache). The tokenizer pads on
@@ -52,16 +57,45 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: An
 
     name = os.fspath(name_or_path)
     source, offline = resolve_model_source(name)
+    vision = is_vision_model(source, local=offline)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
-        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline, **model_kwargs)
+        if vision:
+            from transformers import AutoModelForImageTextToText
+
+            from dmpo.models.vlm import load_vl_processor
+
+            processing = load_vl_processor(source, local_files_only=offline)
+            tokenizer = processing.tokenizer
+            model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=offline, **model_kwargs)
+        else:
+            processing = tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=offline, **model_kwargs)
     except OSError as exc:
         where = "folder" if offline else "hub id (is the network reachable, or HF_HUB_OFFLINE set?)"
-        raise DmpoError(f"could not load a causal LM from {where} {name!r}: {exc}") from exc
+        kind = "vision-language model" if vision else "causal LM"
+        raise DmpoError(f"could not load a {kind} from {where} {name!r}: {exc}") from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return model, processing
+
+
+def is_vision_model(name_or_path: str | os.PathLike, *, local: bool | None = None) -> bool:
+    """Whether a model folder (or hub id) is a vision-language model: its config has a vision part."""
+    from dmpo.models.vlm import is_vlm_folder
+
+    name = os.fspath(name_or_path)
+    if local is None:
+        local = Path(name).expanduser().is_dir()
+    if local:
+        return is_vlm_folder(Path(name).expanduser())
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError):
+        return False
+    return getattr(config, "vision_config", None) is not None
 
 
 def require_chat_template(tokenizer: Any, name: str | os.PathLike) -> Any:

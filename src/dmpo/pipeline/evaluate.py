@@ -13,7 +13,7 @@ from dmpo import npbench
 from dmpo.errors import DmpoError
 from dmpo.evaluation.sampling import EvalResult, evaluate_model, heldout_instances
 from dmpo.evaluation.sources import SourceEvalResult, evaluate_sources_model, heldout_items
-from dmpo.pipeline.settings import EvalSettings, apply_threads
+from dmpo.pipeline.settings import EvalSettings, SFTSettings, apply_threads
 from dmpo.pipeline.sources import get_sources, is_npbench
 from dmpo.sources import split_spec
 
@@ -40,6 +40,7 @@ def evaluate(settings: EvalSettings, *, keep_completions: bool = False, progress
     :class:`EvalResult`, or (with a math or reasoning-gym task) (source, item) pairs and a
     :class:`SourceEvalResult`."""
     from dmpo.pipeline.sft import ensure_default_model
+    from dmpo.pipeline.train import check_modality
 
     apply_threads(settings.threads)
     sampling = {"k": settings.k, "temperature": settings.temperature, "top_p": settings.top_p,
@@ -52,9 +53,19 @@ def evaluate(settings: EvalSettings, *, keep_completions: bool = False, progress
         items: list[Any] = heldout_items(sources, count=settings.count, seed=settings.eval_seed)
     else:
         items = instances_for(settings, progress=progress)
-    model = settings.model or str(ensure_default_model(progress=progress))
+    vision = settings.modality == "vision"
+    if vision and uses_sources(settings):
+        raise DmpoError("--modality vision: image prompts exist for NP-Bench tasks only")
+    if vision:
+        outside = sorted({inst.task for inst in items} - set(npbench.list_tasks()))
+        if outside:
+            raise DmpoError(f"--modality vision: no image prompts for {outside}")
+    model = settings.model or str(ensure_default_model(SFTSettings(modality=settings.modality), progress=progress))
     if settings.model is not None and not Path(settings.model).exists() and "/" not in settings.model:
         raise DmpoError(f"--model {settings.model}: no such folder")
+    check_modality(settings.modality, model)
     if uses_sources(settings):
         return model, items, evaluate_sources_model(model, items, sources, **sampling)
+    if vision:
+        sampling = {**sampling, "render": settings.render, "include_text": settings.include_text}
     return model, items, evaluate_model(model, items, **sampling)

@@ -33,6 +33,17 @@ from dmpo.sources import split_spec
 DEFAULT_TASKS: tuple[str, ...] = ("knapsack", "max_independent_set", "vertex_cover")
 # Bump when the SFT data recipe or training loop changes, so cached models are rebuilt.
 RECIPE_VERSION = 1
+# Bump when the vision SFT recipe (the built-in tiny VLM's) changes.
+VISION_RECIPE_VERSION = 1
+MODALITIES = ("text", "vision")
+RENDERS = ("grid", "drawing")
+# SFT fields that only the vision model reads: left out of the text model's cache key, so adding
+# them did not change where the text model is cached.
+_VISION_ONLY_SFT_FIELDS = ("modality", "render", "vision_hidden_size", "vision_layers")
+MODALITY_HELP = ("text: text prompts and a causal LM; vision: image prompts (task.vision_prompt) and a "
+                 "vision-language model (default: the built-in tiny VLM)")
+RENDER_HELP = ("vision: the picture of an instance: grid (a pixel encoding for models trained from scratch) "
+               "or drawing (labelled graph / table, for pretrained VLMs)")
 MARKER = "dmpo_sft.json"
 PROMPT_STYLES = ("compact", "nl")
 THREADS_HELP = ("torch CPU threads of this process (0: one on a CPU — for the built-in tiny model two "
@@ -116,9 +127,16 @@ class SFTSettings:
     learning_rate: float = option(2e-3, "SFT peak learning rate (cosine schedule)")
     batch_size: int = option(32, "SFT batch size")
     max_length: int = option(256, "SFT sequence length limit in tokens")
+    modality: str = option("text", "text: the built-in tiny Llama on text prompts; vision: the built-in tiny "
+                                   "VLM (Qwen2-VL) on image prompts", choices=MODALITIES)
+    render: str = option("grid", RENDER_HELP, choices=RENDERS)
+    vision_hidden_size: int = option(64, "vision: hidden size of the tiny VLM's vision tower")
+    vision_layers: int = option(2, "vision: blocks of the tiny VLM's vision tower")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", _tasks_tuple(self.tasks))
+        _check_modality(self)
+        _check_positive(self, "vision_hidden_size", "vision_layers")
         if not self.tasks:
             raise DmpoError("SFT needs at least one task")
         _check_task_specs(self.tasks, self.difficulty)
@@ -131,8 +149,24 @@ class SFTSettings:
         _check_positive(self, "epochs", "learning_rate", "batch_size", "quality_power", "max_length",
                         "hidden_size", "num_layers", "heads")
 
+    @property
+    def vision(self) -> bool:
+        return self.modality == "vision"
+
+    def key_fields(self) -> dict[str, Any]:
+        """The fields that name the model: all of them for the vision model; without the
+        vision-only ones for the text model (so its key is what it was before they existed)."""
+        values = asdict(self)
+        if not self.vision:
+            for name in _VISION_ONLY_SFT_FIELDS:
+                values.pop(name)
+        return values
+
     def key(self) -> str:
-        payload = json.dumps({"recipe": RECIPE_VERSION, **asdict(self)}, sort_keys=True)
+        values = self.key_fields()
+        if self.vision:
+            values["vision_recipe"] = VISION_RECIPE_VERSION
+        payload = json.dumps({"recipe": RECIPE_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -144,7 +178,18 @@ def cache_dir() -> Path:
 def default_model_path(settings: SFTSettings | None = None) -> Path:
     """Cache folder of the warm-started model for ``settings`` (built or not)."""
     settings = settings or SFTSettings()
-    return cache_dir() / f"tiny-sft-{settings.key()}"
+    return cache_dir() / f"{'tiny-vlm-sft' if settings.vision else 'tiny-sft'}-{settings.key()}"
+
+
+def _check_modality(obj: Any) -> None:
+    if obj.modality not in MODALITIES:
+        raise DmpoError(f"modality must be one of {list(MODALITIES)}, got {obj.modality!r}")
+    if obj.render not in RENDERS:
+        raise DmpoError(f"unknown render style {obj.render!r}; valid: {list(RENDERS)}")
+    if obj.modality == "vision":
+        others = [t for t in obj.tasks if not is_npbench(t)]
+        if others:
+            raise DmpoError(f"--modality vision: image prompts exist for NP-Bench tasks only, not {others}")
 
 
 def is_built(path: str | os.PathLike) -> bool:
@@ -190,12 +235,21 @@ class TrainSettings:
     trainer: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "any further DMPOConfig / GRPOConfig field, repeatable: --trainer-arg beta=0.04",
         "flag": "--trainer-arg"})
+    modality: str = option("text", MODALITY_HELP, choices=MODALITIES)
+    render: str = option("grid", RENDER_HELP, choices=RENDERS)
+    include_text: bool = option(False, "vision: put the text encoding of the instance in the prompt too "
+                                       "(an ablation)")
+    lora_r: int = option(0, "LoRA rank on the language model's attention and MLP projections (0: train "
+                            "every parameter)")
 
     def __post_init__(self) -> None:
         self.tasks = _tasks_tuple(self.tasks)
         if not self.tasks:
             raise DmpoError("no tasks to train on; give --tasks knapsack,vertex_cover (or similar)")
         _check_task_specs(self.tasks, self.difficulty)
+        _check_modality(self)
+        if self.lora_r < 0:
+            raise DmpoError(f"lora_r must be ≥ 0, got {self.lora_r}")
         if self.prompt_style not in PROMPT_STYLES:
             raise DmpoError(f"prompt_style must be one of {list(PROMPT_STYLES)}, got {self.prompt_style!r}")
         _check_chat(self)
@@ -237,6 +291,9 @@ class EvalSettings:
     batch_size: int = option(64, "rows per generate call")
     seed: int = option(0, "sampling seed")
     threads: int = option(0, THREADS_HELP)
+    modality: str = option("text", MODALITY_HELP, choices=MODALITIES)
+    render: str = option("grid", RENDER_HELP, choices=RENDERS)
+    include_text: bool = option(False, "vision: put the text encoding of the instance in the prompt too")
 
     def __post_init__(self) -> None:
         self.tasks = _tasks_tuple(self.tasks)
@@ -244,6 +301,9 @@ class EvalSettings:
             if not self.tasks:
                 raise DmpoError("no tasks for the held-out set; give --tasks knapsack,tsp (or --data FILE)")
             _check_task_specs(self.tasks, self.difficulty)
+            _check_modality(self)
+        elif self.modality not in MODALITIES or self.render not in RENDERS:
+            _check_modality(self)
         if self.prompt_style not in PROMPT_STYLES:
             raise DmpoError(f"prompt_style must be one of {list(PROMPT_STYLES)}, got {self.prompt_style!r}")
         _check_chat(self)
@@ -278,9 +338,13 @@ class ComparisonSettings:
             raise DmpoError(f"a comparison needs distinct objectives, got {list(self.objectives)}")
         if not self.seeds:
             raise DmpoError("a comparison needs at least one seed")
+        if self.model is None and self.sft.modality != self.train.modality:
+            raise DmpoError(f"the comparison trains with modality {self.train.modality!r} but its built-in model "
+                            f"is warm-started for {self.sft.modality!r}")
         self.evaluation = dataclasses.replace(
             self.evaluation, tasks=self.train.tasks, difficulty=self.train.difficulty,
-            max_new_tokens=self.train.max_completion_length, data=None)
+            max_new_tokens=self.train.max_completion_length, data=None, modality=self.train.modality,
+            render=self.train.render, include_text=self.train.include_text)
 
     def run(self, objective: str, seed: int, output_dir: str | os.PathLike, model: str | None) -> TrainSettings:
         """The settings of one run of the comparison."""

@@ -17,6 +17,11 @@ choose between and a diversity-seeking objective has more than one mode to keep:
   as likely as a QR-0.45 one). Answers with QR 0 (e.g. an empty knapsack) are never used.
   An instance whose explorer found only optima gets only optima.
 
+The vision model (``SFTSettings(modality="vision")``) is the built-in tiny VLM
+(``dmpo.models.vlm``) warm-started on the same answers with image prompts: the instance as a
+picture (``render``, ``grid`` by default) and the task's name as the text; cached beside the text
+model under its own key.
+
 A completion is ``"Answer: <answer>"``; TRL's SFT trainer appends the EOS token and, for a
 prompt–completion dataset, puts the loss on the completion only.
 
@@ -75,8 +80,14 @@ def build_sft_examples(
     explore_steps: int = 300,
     seed: int = SFT_SEED_START,
     progress: bool = True,
+    render: str | None = None,
 ) -> SFTData:
-    """Compact prompts and ``Answer: ...`` completions with a spread of quality (module doc)."""
+    """Compact prompts and ``Answer: ...`` completions with a spread of quality (module doc).
+
+    With ``render`` (``grid`` or ``drawing``) the examples are for a vision-language model: the
+    ``prompt`` is a conversation holding the compact vision prompt's text (the task's name; the
+    instance is in the picture) and ``image`` the instance's picture
+    (``task.vision_prompt(instance, render, style="compact")``), one picture per instance."""
     if instances_per_task < 1:
         raise DmpoError(f"instances_per_task must be at least 1, got {instances_per_task}")
     if not tasks:
@@ -107,7 +118,12 @@ def build_sft_examples(
                     bar.update()
                     continue
                 distinct_optima += len(optima)
-                prompt = task.prompt(inst, style="compact")
+                image = None
+                if render is None:
+                    prompt: Any = task.prompt(inst, style="compact")
+                else:
+                    vision = task.vision_prompt(inst, render, style="compact")
+                    prompt, image = [{"role": "user", "content": vision.text}], vision.image
                 for _ in range(answers_per_instance):
                     if not others or rng.random() < optimal_fraction:
                         answer = rng.choice(optima)
@@ -115,12 +131,13 @@ def build_sft_examples(
                     else:
                         weights = [a.quality_ratio ** quality_power for a in others]
                         answer = rng.choices(others, weights=weights)[0]
-                    examples.append({
-                        "prompt": prompt,
-                        "completion": f"Answer: {_canonical_text(task, inst, answer)}",
-                        "task": task.name,
-                        "quality_ratio": answer.quality_ratio,
-                    })
+                    completion = f"Answer: {_canonical_text(task, inst, answer)}"
+                    example = {"prompt": prompt, "completion": completion, "task": task.name,
+                               "quality_ratio": answer.quality_ratio}
+                    if image is not None:
+                        example["completion"] = [{"role": "assistant", "content": completion}]
+                        example["image"] = image
+                    examples.append(example)
                 bar.update()
             rows = examples[start:]
             if rows:
@@ -182,22 +199,29 @@ def _thaw(value: Any) -> Any:
 
 
 def build_sft_model(settings: SFTSettings, output_dir: str | os.PathLike, *, progress: bool = True) -> Path:
-    """Build the tiny model, warm-start it with SFT, and write it (with ``dmpo_sft.json``,
-    the settings, data statistics and loss history) to ``output_dir``."""
+    """Build the tiny model (the tiny VLM for ``modality="vision"``, trained on image prompts
+    rendered with ``settings.render``), warm-start it with SFT, and write it (with
+    ``dmpo_sft.json``, the settings, data statistics and loss history) to ``output_dir``."""
     from dmpo.engines.trl.sft import train_sft
-    from dmpo.models import build_tiny_model
+    from dmpo.models import build_tiny_model, build_tiny_vlm
 
     started = time.perf_counter()
     output_dir = Path(output_dir)
     with tempfile.TemporaryDirectory(prefix="dmpo-tiny-base-") as base:
-        build_tiny_model(base, hidden_size=settings.hidden_size, num_layers=settings.num_layers,
-                         heads=settings.heads, seed=settings.seed)
+        if settings.vision:
+            build_tiny_vlm(base, hidden_size=settings.hidden_size, num_layers=settings.num_layers,
+                           heads=settings.heads, vision_hidden_size=settings.vision_hidden_size,
+                           vision_layers=settings.vision_layers, seed=settings.seed)
+        else:
+            build_tiny_model(base, hidden_size=settings.hidden_size, num_layers=settings.num_layers,
+                             heads=settings.heads, seed=settings.seed)
         data = build_sft_examples(
             settings.tasks, difficulty=settings.difficulty,
             instances_per_task=settings.instances_per_task,
             answers_per_instance=settings.answers_per_instance,
             optimal_fraction=settings.optimal_fraction, quality_power=settings.quality_power,
             explore_steps=settings.explore_steps, seed=SFT_SEED_START + settings.seed, progress=progress,
+            render=settings.render if settings.vision else None,
         )
         _, history = train_sft(base, data.examples, output_dir, epochs=settings.epochs,
                                learning_rate=settings.learning_rate, batch_size=settings.batch_size,
@@ -227,7 +251,8 @@ def ensure_default_model(settings: SFTSettings | None = None, *, progress: bool 
     if is_built(path):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"dmpo: building the built-in tiny model and its SFT warm start (once; cached at {path})",
+    what = "VLM" if settings.vision else "model"
+    print(f"dmpo: building the built-in tiny {what} and its SFT warm start (once; cached at {path})",
           flush=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:

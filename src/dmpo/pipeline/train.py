@@ -29,7 +29,7 @@ from dmpo.engines.trl.progress import set_progress
 from dmpo.errors import DmpoError
 from dmpo.npbench.splits import TRAIN_SEED_START
 from dmpo.paths import output_dir
-from dmpo.pipeline.settings import DEFAULT_TASKS, TrainSettings, apply_threads
+from dmpo.pipeline.settings import DEFAULT_TASKS, SFTSettings, TrainSettings, apply_threads
 from dmpo.pipeline.sft import ensure_default_model
 from dmpo.pipeline.sources import get_sources, is_npbench
 from dmpo.sources import describe_skipped, split_spec
@@ -170,6 +170,36 @@ def _check_weights_readable(folder: Path) -> None:
             raise DmpoError(f"--resume {folder}: {path.name} is truncated or corrupt ({exc})") from None
 
 
+# The language model's projections (Llama, Qwen2 and Qwen2-VL names); in a VLM only those under
+# ``language_model`` (the vision tower's are named qkv/proj/fc1/fc2 anyway), so LoRA leaves the
+# vision tower frozen.
+LORA_PROJECTIONS = "q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj"
+
+
+def lora_config(rank: int, *, vision: bool) -> Any:
+    """A PEFT ``LoraConfig`` of rank ``rank`` (alpha 2·rank) on the language model's projections,
+    or None for ``rank`` 0."""
+    if rank <= 0:
+        return None
+    from peft import LoraConfig
+
+    target = rf".*language_model.*\.({LORA_PROJECTIONS})" if vision else LORA_PROJECTIONS.split("|")
+    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=target)
+
+
+def check_modality(modality: str, model_path: str) -> None:
+    """A clear error when the model does not fit the modality: a text model with image prompts or
+    a vision-language model with text prompts."""
+    from dmpo.models import is_vision_model
+
+    vlm = is_vision_model(model_path)
+    if modality == "vision" and not vlm:
+        raise DmpoError(f"--modality vision needs a vision-language model; {model_path!r} is a text model "
+                        "(leave --model out for the built-in tiny VLM)")
+    if modality == "text" and vlm:
+        raise DmpoError(f"{model_path!r} is a vision-language model: give --modality vision")
+
+
 def run_training(
     objective: str = "dmpo",
     model_path: str | os.PathLike | None = None,
@@ -199,6 +229,7 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     from dmpo.engines.trl import (
         DMPOTrainer,
         build_npbench_dataset,
+        build_npbench_vision_dataset,
         build_source_dataset,
         make_npbench_reward,
         make_source_reward,
@@ -213,7 +244,15 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
     prompts = {"prompt_style": settings.prompt_style, "chat": settings.chat,
                "system_prompt": settings.system_prompt}
     skipped: dict[str, dict[str, str]] = {}
-    if all(is_npbench(spec) for spec in settings.tasks):  # NP-Bench's own reward and metrics
+    vision = settings.modality == "vision"
+    if vision:  # image prompts (TRL's vision-language path), NP-Bench's reward
+        dataset = build_npbench_vision_dataset(
+            [split_spec(spec)[1] for spec in settings.tasks], difficulty=settings.difficulty,
+            count=settings.num_prompts, seed=TRAIN_SEED_START, render=settings.render,
+            prompt_style=settings.prompt_style, include_text=settings.include_text,
+            system_prompt=settings.system_prompt)
+        reward = make_npbench_reward()
+    elif all(is_npbench(spec) for spec in settings.tasks):  # NP-Bench's own reward and metrics
         dataset = build_npbench_dataset([split_spec(spec)[1] for spec in settings.tasks],
                                         difficulty=settings.difficulty, count=settings.num_prompts,
                                         seed=TRAIN_SEED_START, **prompts)
@@ -226,16 +265,26 @@ def train(settings: TrainSettings, *, progress: bool = True, desc: str | None = 
         for line in describe_skipped(sources):
             print(f"dmpo: {line}", flush=True)
     # The data first: a bad file is an error before the model is built or loaded.
-    model_path = settings.model or str(ensure_default_model(progress=progress))
-    model, tokenizer = load_model_and_tokenizer(model_path)
-    if settings.chat:
+    model_path = settings.model or str(ensure_default_model(SFTSettings(modality=settings.modality),
+                                                            progress=progress))
+    check_modality(settings.modality, model_path)
+    model, tokenizer = load_model_and_tokenizer(model_path)  # the processor for a VLM
+    if settings.chat and not vision:
         require_chat_template(tokenizer, model_path)
-    trainer = DMPOTrainer(model, reward_funcs=reward, args=config,
-                          train_dataset=dataset, processing_class=tokenizer)
+    trainer = DMPOTrainer(model, reward_funcs=reward, args=config, train_dataset=dataset,
+                          processing_class=tokenizer, peft_config=lora_config(settings.lora_r, vision=vision))
     set_progress(trainer, progress, desc or f"train {settings.objective}", PROGRESS_METRICS)
     trainer.train(resume_from_checkpoint=resume)
     out = Path(settings.output_dir)
-    trainer.save_model(str(out))  # by the main process only, under accelerate launch
+    if settings.lora_r:  # the merged model, loadable as any model (checkpoints hold the adapter)
+        if trainer.is_world_process_zero():
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            for name, param in merged.named_parameters():
+                if not bool(param.detach().isfinite().all()):
+                    raise DmpoError(f"refusing to save the model: parameter {name} holds NaN or ±inf")
+            merged.save_pretrained(str(out))
+    else:
+        trainer.save_model(str(out))  # by the main process only, under accelerate launch
     history = list(trainer.state.log_history)
     seconds = time.perf_counter() - started
     if trainer.is_world_process_zero():

@@ -19,7 +19,11 @@ installed). Needs the ``trl`` extra: ``pip install 'dmpo[trl]'``.
 """
 
 from dmpo.engines.trl.config import DMPOConfig, GroupObjectiveConfig
-from dmpo.engines.trl.data import build_npbench_dataset, build_source_dataset
+from dmpo.engines.trl.data import (
+    build_npbench_dataset,
+    build_npbench_vision_dataset,
+    build_source_dataset,
+)
 from dmpo.engines.trl.rewards import (
     FAILURE_REWARD,
     RewardTimeout,
@@ -29,7 +33,12 @@ from dmpo.engines.trl.rewards import (
     npbench_reward,
     safe_reward,
 )
-from dmpo.engines.trl.trainer import DMPOTrainer, GroupObjectiveTrainer, shuffle_whole_groups
+from dmpo.engines.trl.trainer import (
+    DMPOTrainer,
+    GroupObjectiveTrainer,
+    shuffle_whole_groups,
+    split_generation_batch,
+)
 
 __all__ = [
     "FAILURE_REWARD",
@@ -39,6 +48,7 @@ __all__ = [
     "GroupObjectiveTrainer",
     "RewardTimeout",
     "build_npbench_dataset",
+    "build_npbench_vision_dataset",
     "build_source_dataset",
     "call_with_timeout",
     "make_npbench_reward",
@@ -46,4 +56,5 @@ __all__ = [
     "npbench_reward",
     "safe_reward",
     "shuffle_whole_groups",
+    "split_generation_batch",
 ]

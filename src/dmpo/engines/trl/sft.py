@@ -35,16 +35,28 @@ def train_sft(
 ) -> tuple[Path, list[dict]]:
     """Fine-tune ``base_model`` on ``examples`` (dicts with ``prompt`` and ``completion``) with
     TRL's ``SFTTrainer`` (loss on the completion only) and save model and tokenizer to
-    ``output_dir``. Returns the folder and the log history."""
+    ``output_dir``. Returns the folder and the log history.
+
+    Examples with an ``image`` (a conversation as ``prompt`` and ``completion``) train a
+    vision-language model through TRL's vision path, with its processor."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from dmpo.models import load_model_and_tokenizer
+    from dmpo.models.vlm import is_processor
 
     if not examples:
         raise DmpoError("the SFT dataset is empty")
-    model, tokenizer = load_model_and_tokenizer(base_model)
-    columns = {name: [row[name] for row in examples] for name in ("prompt", "completion")}
+    model, tokenizer = load_model_and_tokenizer(base_model)  # a processor for a VLM
+    vision = "image" in examples[0]
+    if vision and not is_processor(tokenizer):
+        raise DmpoError(f"the SFT examples hold images but {os.fspath(base_model)!r} is not a vision-language "
+                        "model (its folder has no vision config / processor)")
+    if not vision and is_processor(tokenizer):
+        raise DmpoError(f"{os.fspath(base_model)!r} is a vision-language model; give it image examples "
+                        "(modality vision)")
+    names = ("prompt", "completion", "image") if vision else ("prompt", "completion")
+    columns = {name: [row[name] for row in examples] for name in names}
     dataset = Dataset.from_dict(columns)
     output_dir = Path(output_dir)
     cpu = _use_cpu()

@@ -178,6 +178,19 @@ def _without_mixed_precision_wrapper(model: nn.Module):
         model.forward = wrapped
 
 
+def split_generation_batch(batch: dict[str, Any], num_chunks: int, *, whole_groups: bool) -> list[dict[str, Any]]:
+    """Shuffle a generation batch and cut it into ``num_chunks`` micro-batches of equal rows: by
+    whole groups (``batch["group_ids"]``) when ``whole_groups``, else row by row as TRL does.
+
+    Multimodal inputs follow their rows: Qwen2-VL's ``pixel_values`` concatenate the patches of
+    every image of every row, so they are first cut per row (rows of patches per image from
+    ``image_grid_thw``, images per row from ``num_images``), permuted and split with the rows, and
+    concatenated again per micro-batch (TRL's ``split_pixel_values_by_grid`` and its inverse)."""
+    batch = split_pixel_values_by_grid(batch)
+    batch = shuffle_whole_groups(batch, batch["group_ids"]) if whole_groups else shuffle_sequence_dict(batch)
+    return [unsplit_pixel_values_by_grid(b) for b in split_tensor_dict(batch, num_chunks)]
+
+
 class GroupObjectiveTrainer(GRPOTrainer):
     """Train with a group objective from ``dmpo.objectives`` on TRL's GRPO machinery.
 
@@ -510,13 +523,8 @@ class GroupObjectiveTrainer(GRPOTrainer):
         generate_every = self.args.steps_per_generation * self.num_iterations
         if self._step % generate_every == 0 or self._buffered_inputs is None:
             batch = self._generate_and_score_completions(generation_batch)
-            batch = split_pixel_values_by_grid(batch)
-            if self._whole_groups:
-                batch = shuffle_whole_groups(batch, batch["group_ids"])
-            else:
-                batch = shuffle_sequence_dict(batch)
-            micro_batches = split_tensor_dict(batch, self.args.steps_per_generation)
-            self._buffered_inputs = [unsplit_pixel_values_by_grid(b) for b in micro_batches]
+            self._buffered_inputs = split_generation_batch(batch, self.args.steps_per_generation,
+                                                           whole_groups=self._whole_groups)
         elif self._coefficient_form and self._dm_coefficients_step != self.state.global_step:
             self._refresh_dm_coefficients()  # the policy moved since they were computed
         return self._buffered_inputs[self._step % self.args.steps_per_generation]
