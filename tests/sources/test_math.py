@@ -110,6 +110,21 @@ def test_distinct_correct_answers_count_equivalent_forms_once(source):
     assert len(forms) == 1
 
 
+def test_repeated_answers_are_judged_once(tmp_path, monkeypatch):
+    import dmpo.sources.math as math_module
+
+    fresh = MathSource(f"math:{write_jsonl(tmp_path / 'm.jsonl', [{'problem': 'p', 'answer': '1/3'}, {'problem': 'q', 'answer': '2'}])}")
+    first, second = fresh.items()
+    calls = []
+    real = math_module._parsed
+    monkeypatch.setattr(math_module, "_parsed", lambda mv, text: calls.append(text) or real(mv, text))
+    verdicts = [fresh.score(first, text) for text in ("Answer: 2/6", "so \\boxed{2/6}", "Answer: 2/6")]
+    assert all(v.correct for v in verdicts) and len(calls) == 1  # one final answer "2/6", parsed once
+    assert fresh.score(second, "Answer: 2/6").correct is False  # another gold answer: judged anew
+    assert len(calls) == 2
+    assert fresh.score(first, "Answer: 1/2").correct is False and len(calls) == 3
+
+
 def test_is_a_task_source(source):
     assert isinstance(source, TaskSource) and not source.generated and source.kind == "math"
     item = source.items()[0]

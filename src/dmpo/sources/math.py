@@ -46,6 +46,7 @@ from dmpo.sources.timeouts import RewardTimeout, call_with_timeout
 FILE_OPTIONS = ("problem", "answer", "id", "split")
 SYNTHETIC_OPTIONS = ("kind",)
 _GOLD_CACHE_SIZE = 100_000
+_VERDICT_CACHE_SIZE = 100_000
 
 
 class _NoTimeoutWarning(logging.Filter):
@@ -119,6 +120,7 @@ class MathSource:
         self.generated = body == "synthetic"
         self._skipped: dict[str, str] = {}
         self._golds: dict[str, list] = {}
+        self._verdicts: dict[tuple[str, str], Verdict] = {}
         self._items: list[Item] | None = None
         allowed = SYNTHETIC_OPTIONS if self.generated else FILE_OPTIONS
         unknown = sorted(set(options) - set(allowed))
@@ -241,6 +243,18 @@ class MathSource:
         costly = too_costly(answer)
         if costly:
             return Verdict(True, False, 0.0, answer, costly)
+        # The verdict depends only on the gold answer and the extracted final answer: a policy
+        # repeats itself (within a group and across epochs), so judgements are kept (bounded).
+        key = (str(item.answer), answer)
+        cached = self._verdicts.get(key)
+        if cached is None:
+            cached = self._judge(gold, answer)
+            if len(self._verdicts) >= _VERDICT_CACHE_SIZE:
+                self._verdicts.clear()
+            self._verdicts[key] = cached
+        return cached
+
+    def _judge(self, gold: list, answer: str) -> Verdict:
         mv = _math_verify()
         predicted = call_with_timeout(_parsed, self.timeout_s, mv, f"\\boxed{{{answer}}}")
         if not _has_expression(predicted):
