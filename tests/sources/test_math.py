@@ -113,16 +113,43 @@ def test_distinct_correct_answers_count_equivalent_forms_once(source):
 def test_repeated_answers_are_judged_once(tmp_path, monkeypatch):
     import dmpo.sources.math as math_module
 
-    fresh = MathSource(f"math:{write_jsonl(tmp_path / 'm.jsonl', [{'problem': 'p', 'answer': '1/3'}, {'problem': 'q', 'answer': '2'}])}")
+    rows = [{"problem": "p", "answer": "\\frac{1}{3}"}, {"problem": "q", "answer": "\\sqrt{4}"}]
+    fresh = MathSource(f"math:{write_jsonl(tmp_path / 'm.jsonl', rows)}")
     first, second = fresh.items()
     calls = []
     real = math_module._parsed
     monkeypatch.setattr(math_module, "_parsed", lambda mv, text: calls.append(text) or real(mv, text))
-    verdicts = [fresh.score(first, text) for text in ("Answer: 2/6", "so \\boxed{2/6}", "Answer: 2/6")]
-    assert all(v.correct for v in verdicts) and len(calls) == 1  # one final answer "2/6", parsed once
-    assert fresh.score(second, "Answer: 2/6").correct is False  # another gold answer: judged anew
+    texts = ("Answer: \\frac{2}{6}", "so \\boxed{\\frac{2}{6}}", "Answer: \\frac{2}{6}")
+    verdicts = [fresh.score(first, text) for text in texts]
+    assert all(v.correct for v in verdicts) and len(calls) == 1  # one final answer, parsed once
+    assert fresh.score(second, "Answer: \\frac{2}{6}").correct is False  # another gold answer: judged anew
     assert len(calls) == 2
-    assert fresh.score(first, "Answer: 1/2").correct is False and len(calls) == 3
+    assert fresh.score(first, "Answer: \\frac{1}{2}").correct is False and len(calls) == 3
+
+
+def test_plain_rationals_are_judged_as_math_verify_does_without_it():
+    """The fast path (integers and fractions on both sides) against math-verify itself: the same
+    correctness and the same canonical answer on every pair."""
+    from dmpo.sources.math import _canonical, _rational_verdict, parse_gold
+
+    fresh = MathSource("math:synthetic")
+    values = ["0", "-0", "3", "-3", "007", "2/6", "1/3", "-1/12", "-2/24", "7/18", "14/36", "5/1", "10/2",
+              "-10/4", "0/5", "123456789012345678901234567890/3", "1/0"]
+    checked = 0
+    for gold_text in values:
+        gold, _ = parse_gold(gold_text)
+        if gold is None:
+            continue
+        for answer in values:
+            fast = _rational_verdict(gold_text, answer, lambda gold=gold: _canonical(gold))
+            if fast is None:
+                assert "/0" in gold_text + answer  # only a zero denominator leaves the fast path
+                continue
+            slow = fresh._judge(gold, answer)  # no gold text: math-verify
+            assert (fast.correct, fast.answer, fast.reward) == (slow.correct, slow.answer, slow.reward), (gold_text, answer)
+            checked += 1
+    assert checked >= 200
+    assert _rational_verdict("1/3", "0.333333", str) is None and _rational_verdict("x", "1", str) is None
 
 
 def test_is_a_task_source(source):

@@ -34,6 +34,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -248,13 +250,16 @@ class MathSource:
         key = (str(item.answer), answer)
         cached = self._verdicts.get(key)
         if cached is None:
-            cached = self._judge(gold, answer)
+            cached = self._judge(gold, answer, None if item.answer is None else str(item.answer))
             if len(self._verdicts) >= _VERDICT_CACHE_SIZE:
                 self._verdicts.clear()
             self._verdicts[key] = cached
         return cached
 
-    def _judge(self, gold: list, answer: str) -> Verdict:
+    def _judge(self, gold: list, answer: str, gold_text: str | None = None) -> Verdict:
+        fast = _rational_verdict(gold_text, answer, lambda: _canonical(gold))
+        if fast is not None:
+            return fast
         mv = _math_verify()
         predicted = call_with_timeout(_parsed, self.timeout_s, mv, f"\\boxed{{{answer}}}")
         if not _has_expression(predicted):
@@ -264,6 +269,29 @@ class MathSource:
         correct = bool(call_with_timeout(mv.verify, self.timeout_s, gold, predicted, timeout_seconds=None))
         canonical = _canonical(gold if correct else predicted)
         return Verdict(True, correct, 1.0 if correct else 0.0, canonical, "" if correct else "not equal to the gold answer")
+
+
+_RATIONAL = re.compile(r"-?\d{1,40}(?:/\d{1,40})?")
+
+
+def _rational_verdict(gold_text: str | None, answer: str, gold_canonical: Any) -> Verdict | None:
+    """The verdict math-verify gives when the gold and the final answer are both plain integers or
+    fractions (``-7/18``): exact equality, and the same canonical answer (a correct one is the
+    gold's, ``gold_canonical()``; a wrong one its value in lowest terms, ``2/6`` → ``1/3``) —
+    without parsing LaTeX (math-verify is ~100× slower). ``None`` for anything else (decimals,
+    percentages and expressions keep math-verify's own rules)."""
+    if gold_text is None:
+        return None
+    gold_text, answer = gold_text.strip(), answer.strip()
+    if not (_RATIONAL.fullmatch(gold_text) and _RATIONAL.fullmatch(answer)):
+        return None
+    try:
+        gold, value = Fraction(gold_text), Fraction(answer)
+    except ZeroDivisionError:  # 1/0: math-verify's own rules
+        return None
+    correct = gold == value
+    canonical = gold_canonical() if correct else str(value)
+    return Verdict(True, correct, 1.0 if correct else 0.0, canonical, "" if correct else "not equal to the gold answer")
 
 
 def _canonical(parsed: list) -> str:
