@@ -138,6 +138,58 @@ def headline(summary: dict) -> dict[str, float]:
     return {m: sum(r[m] for r in rows if m in r) / sum(m in r for r in rows) for m in metrics}
 
 
+def _check_sampling(k: int, batch_size: int, max_new_tokens: int, temperature: float, top_p: float) -> None:
+    if k < 1:
+        raise DmpoError(f"k (samples per instance) must be at least 1, got {k}")
+    if batch_size < 1 or max_new_tokens < 1:
+        raise DmpoError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise DmpoError(f"need temperature ≥ 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
+
+
+def _generate_rows(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Any],
+    encode: Any,
+    *,
+    k: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+    desc: str,
+    **generate_kwargs: Any,
+) -> list[list[str]]:
+    """The sampling loop of both prompt kinds: ``encode(batch)`` → model inputs, ``batch_size``
+    rows per ``generate`` call under a forked RNG seeded with ``seed``; the decoded new tokens,
+    k consecutive rows per prompt."""
+    import torch
+
+    texts: list[str] = []
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    # top_k=0: plain temperature / nucleus sampling, whatever the model's generation config says.
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 else {
+        "do_sample": False}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+        torch.manual_seed(seed)
+        with tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress) as bar:
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                encoded = encode(batch).to(device)
+                out = model.generate(**encoded, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                     **generate_kwargs, **sampling)
+                new_tokens = out[:, encoded["input_ids"].shape[1]:]
+                texts.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+                bar.update(len(batch))
+    model.train(was_training)
+    return [texts[i * k:(i + 1) * k] for i in range(len(rows) // k)]
+
+
 def sample_completions(
     model: Any,
     tokenizer: Any,
@@ -159,42 +211,17 @@ def sample_completions(
     ``batch_size`` rows at a time; the sampling is reproducible for a given ``seed``.
     ``add_special_tokens=False`` for prompts that hold them already (rendered chat templates).
     """
-    import torch
-
-    if k < 1:
-        raise DmpoError(f"k (samples per instance) must be at least 1, got {k}")
-    if batch_size < 1 or max_new_tokens < 1:
-        raise DmpoError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
-    if temperature < 0 or not 0 < top_p <= 1:
-        raise DmpoError(f"need temperature ≥ 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
+    _check_sampling(k, batch_size, max_new_tokens, temperature, top_p)
     if tokenizer.pad_token_id is None:
         raise DmpoError("the tokenizer has no pad token; set tokenizer.pad_token first")
-    rows = [p for p in prompts for _ in range(k)]
-    texts: list[str] = []
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    # top_k=0: plain temperature / nucleus sampling, whatever the model's generation config says.
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 else {
-        "do_sample": False}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
-        torch.manual_seed(seed)
-        with tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress) as bar:
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start:start + batch_size]
-                encoded = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left",
-                                    add_special_tokens=add_special_tokens).to(device)
-                out = model.generate(
-                    **encoded,
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id,
-                    **sampling,
-                )
-                new_tokens = out[:, encoded["input_ids"].shape[1]:]
-                texts.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-                bar.update(len(batch))
-    model.train(was_training)
-    return [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+    def encode(batch: Sequence[str]) -> Any:
+        return tokenizer(batch, return_tensors="pt", padding=True, padding_side="left",
+                         add_special_tokens=add_special_tokens)
+
+    return _generate_rows(model, tokenizer, [p for p in prompts for _ in range(k)], encode, k=k,
+                          temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                          batch_size=batch_size, seed=seed, progress=progress, desc=desc)
 
 
 def sample_vision_completions(
@@ -216,16 +243,9 @@ def sample_vision_completions(
     one-turn conversation (the image, then the text; an optional system message) rendered by the
     processor's chat template. Rows prompt-major, ``batch_size`` rows per ``generate`` call,
     reproducible for a given ``seed`` (as :func:`sample_completions`)."""
-    import torch
-
     from dmpo.sources import chat_messages
 
-    if k < 1:
-        raise DmpoError(f"k (samples per instance) must be at least 1, got {k}")
-    if batch_size < 1 or max_new_tokens < 1:
-        raise DmpoError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
-    if temperature < 0 or not 0 < top_p <= 1:
-        raise DmpoError(f"need temperature ≥ 0 and 0 < top_p ≤ 1, got {temperature}, {top_p}")
+    _check_sampling(k, batch_size, max_new_tokens, temperature, top_p)
     tokenizer = getattr(processor, "tokenizer", None)
     if tokenizer is None or not hasattr(processor, "image_processor"):
         raise DmpoError("image prompts need a vision-language model and its processor; this model has a plain "
@@ -237,36 +257,18 @@ def sample_vision_completions(
         return [*messages[:-1], {"role": last["role"], "content": [{"type": "image", "image": image},
                                                                    {"type": "text", "text": last["content"]}]}]
 
-    rows = [conversation(text, image) for text, image in prompts for _ in range(k)]
-    texts: list[str] = []
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if temperature > 0 else {
-        "do_sample": False}
+    def encode(batch: Sequence[Any]) -> Any:
+        return processor.apply_chat_template(batch, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                             return_tensors="pt",
+                                             processor_kwargs={"padding": True, "padding_side": "left"})
+
     image_token = getattr(model.config, "image_token_id", None)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
-        torch.manual_seed(seed)
-        with tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress) as bar:
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start:start + batch_size]
-                encoded = processor.apply_chat_template(batch, add_generation_prompt=True, tokenize=True,
-                                                        return_dict=True, return_tensors="pt",
-                                                        processor_kwargs={"padding": True,
-                                                                          "padding_side": "left"}).to(device)
-                out = model.generate(
-                    **encoded,
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id,
-                    # A sampled image placeholder would have no image features behind it.
-                    **({"suppress_tokens": [image_token]} if image_token is not None else {}),
-                    **sampling,
-                )
-                new_tokens = out[:, encoded["input_ids"].shape[1]:]
-                texts.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-                bar.update(len(batch))
-    model.train(was_training)
-    return [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
+    # A sampled image placeholder would have no image features behind it.
+    extra = {"suppress_tokens": [image_token]} if image_token is not None else {}
+    rows = [conversation(text, image) for text, image in prompts for _ in range(k)]
+    return _generate_rows(model, tokenizer, rows, encode, k=k, temperature=temperature, top_p=top_p,
+                          max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress,
+                          desc=desc, **extra)
 
 
 def evaluate_model(
