@@ -3,6 +3,11 @@
     python benchmarks/overhead.py                                   # tiny model on the CPU
     python benchmarks/overhead.py --device cuda --bf16 --hidden-size 512 --layers 8 \
         --completions 64 --group-size 8 --length 256 --repeats 7
+    python benchmarks/overhead.py --modality vision --hidden-size 128   # the tiny VLM, grid images
+
+``--modality vision`` builds the built-in tiny VLM (Qwen2-VL) and trains both trainers on image
+prompts of vertex cover (``grid`` rendering) through TRL's vision path, the processor as
+``processing_class``.
 
 Each repeat trains both trainers from the same checkpoint for ``--warmup + --steps`` optimiser
 steps, in alternating order (interleaved, so that drift on a shared machine hits both alike),
@@ -32,12 +37,18 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from dmpo.engines.trl import DMPOConfig, DMPOTrainer, build_npbench_dataset
-from dmpo.models import build_tiny_model
+from dmpo.engines.trl import (
+    DMPOConfig,
+    DMPOTrainer,
+    build_npbench_dataset,
+    build_npbench_vision_dataset,
+)
+from dmpo.models import build_tiny_model, build_tiny_vlm, load_model_and_tokenizer
 
 
 def digit_reward(completions, **kwargs):
     """A cheap reward with spread inside groups, so that every term of the loss is active."""
+    completions = [c if isinstance(c, str) else "".join(m["content"] for m in c) for c in completions]
     return [sum(ch.isdigit() for ch in text) / max(len(text), 1) for text in completions]
 
 
@@ -121,8 +132,13 @@ def run(kind: str, model_path: Path, dataset, opts: argparse.Namespace, out_dir:
         args = GRPOConfig(loss_type=opts.trl_loss_type, beta=opts.trl_beta, **common)
         trainer_cls = GRPOTrainer
     timer = StepTimer(cuda=opts.device == "cuda", clock=clock)
-    trainer = trainer_cls(str(model_path), reward_funcs=digit_reward, args=args, train_dataset=dataset,
-                          callbacks=[timer])  # fmt: skip
+    if opts.modality == "vision":  # the processor as processing_class, as `dmpo train --modality vision` does
+        model, processor = load_model_and_tokenizer(model_path)
+        trainer = trainer_cls(model, reward_funcs=digit_reward, args=args, train_dataset=dataset,
+                              processing_class=processor, callbacks=[timer])  # fmt: skip
+    else:
+        trainer = trainer_cls(str(model_path), reward_funcs=digit_reward, args=args, train_dataset=dataset,
+                              callbacks=[timer])  # fmt: skip
     timer.attach(trainer)
     trainer.train()
     return timer
@@ -152,19 +168,27 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads on the CPU")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modality", choices=["text", "vision"], default="text",
+                        help="vision: the built-in tiny VLM on grid images of vertex cover")
     opts = parser.parse_args()
     if opts.threads:
         torch.set_num_threads(opts.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = opts.model or build_tiny_model(
+        build = build_tiny_vlm if opts.modality == "vision" else build_tiny_model
+        model_path = opts.model or build(
             Path(tmp) / "model", hidden_size=opts.hidden_size, num_layers=opts.layers, heads=opts.heads
         )
         prompts = opts.completions * opts.accumulation // opts.group_size * (opts.warmup + opts.steps)
-        dataset = build_npbench_dataset("knapsack", difficulty="tiny", count=max(prompts, 8), seed=opts.seed)
+        if opts.modality == "vision":
+            dataset = build_npbench_vision_dataset("vertex_cover", difficulty="tiny", count=max(prompts, 8),
+                                                   seed=opts.seed, render="grid")
+        else:
+            dataset = build_npbench_dataset("knapsack", difficulty="tiny", count=max(prompts, 8), seed=opts.seed)
         clock = "cpu" if opts.device == "cpu" else "wall"
         print(
-            f"device={opts.device} bf16={opts.bf16} threads={torch.get_num_threads()} model={opts.model or 'tiny'} "
+            f"device={opts.device} bf16={opts.bf16} threads={torch.get_num_threads()} "
+            f"model={opts.model or ('tiny VLM' if opts.modality == 'vision' else 'tiny')} "
             f"hidden={opts.hidden_size} layers={opts.layers} completions={opts.completions} "
             f"G={opts.group_size} accumulation={opts.accumulation} length={opts.length} "
             f"steps={opts.warmup}+{opts.steps} repeats={opts.repeats} objective={opts.objective} "

@@ -330,8 +330,15 @@ def _header(budget: Budget, records: Sequence[dict], context: Context) -> list[s
     span = (max(r["finished"] for r in records) - min(r["started"] for r in records)) if records else 0
     last = max((r["finished"] for r in records), default=time.time())
     run_date = datetime.datetime.fromtimestamp(last, datetime.UTC).strftime("%Y-%m-%d")
-    start = (f"the built-in tiny model (hidden {sft.hidden_size}, {sft.num_layers} layer(s)) warm-started "
-             f"by SFT on {', '.join(sft.tasks)}" if comparison.model is None else f"`{comparison.model}`")
+    if comparison.model is not None:
+        start = f"`{comparison.model}`"
+    elif sft.vision:
+        start = (f"the built-in tiny VLM (Qwen2-VL; language model hidden {sft.hidden_size}, {sft.num_layers} "
+                 f"layer(s); vision tower hidden {sft.vision_hidden_size}, {sft.vision_layers} block(s)) "
+                 f"warm-started by SFT on `{sft.render}` images of {', '.join(sft.tasks)}")
+    else:
+        start = (f"the built-in tiny model (hidden {sft.hidden_size}, {sft.num_layers} layer(s)) warm-started "
+                 f"by SFT on {', '.join(sft.tasks)}")
     lines = [
         f"- Command: `{context.command}`",
         f"- Date: {run_date}; machine: {info['platform']}, {info['cpu_count']} CPU cores"
@@ -340,7 +347,8 @@ def _header(budget: Budget, records: Sequence[dict], context: Context) -> list[s
         f"- Start: {start}; every run starts from it.",
         f"- Budget per run: {steps}, learning rate {train.learning_rate:g} (constant after warm-up), "
         f"completions ≤ {train.max_completion_length} tokens, tasks {', '.join(train.tasks)} "
-        f"({train.difficulty}).",
+        f"({train.difficulty})" + (f"; prompts are `{train.render}` images with the task's question "
+                                   "(structure in the picture only)" if train.modality == "vision" else "") + ".",
         f"- Held-out set: {evaluation.count} instances per task (seeds from {evaluation.eval_seed:,}, "
         f"disjoint from training), k = {evaluation.k} samples each at temperature "
         f"{evaluation.temperature:g}; sampling seed = run seed.",
@@ -378,6 +386,8 @@ def write_grid_report(budget: Budget, records: Sequence[dict], output_dir: Path,
     dm = plot_dm(records, agg, output_dir / f"{stem}_dm.png", budget.comparison.train.num_generations)
     sources = is_sources(agg)
     where = ", ".join(budget.comparison.train.tasks) if sources else "NP-Bench"
+    if budget.comparison.train.modality == "vision":
+        where += " (vision: image prompts, a VLM)"
     md = [f"# Quality: DMPO against the GRPO family on {where} ({budget.mode})", "",
           *_header(budget, records, context), "", *_missing(context)]
     legend = (f"Rates in %. **accuracy**: correct single samples; **mean reward**: 0.1 for a well-formed "

@@ -207,3 +207,30 @@ def test_issue_14_flags_pick_their_budget(quality, tmp_path, capsys, flag, mode)
     out = capsys.readouterr().out
     assert code == 1 and "no finished runs to report" in out  # nothing run, nothing recorded yet
     assert f"mode {mode}: 200 steps" in out
+
+
+def test_vision_and_countdown_budgets(quality):
+    """The vision grid (issue 11) trains and evaluates the built-in VLM on grid images of the four
+    vision-only tasks, warm-started on the same four; the countdown grid (issue 12) warm-starts on
+    its one task, whose compact prompt is the short one."""
+    from dmpo import objectives
+    from dmpo.pipeline.sources import get_source
+
+    vision = quality.BUDGETS["vision"].comparison
+    assert vision.train.tasks == quality.VISION_TASKS == vision.sft.tasks
+    assert set(quality.VISION_TASKS) == {"vertex_cover", "dominating_set", "feedback_vertex_set", "max_cut"}
+    assert vision.sft.vision and vision.train.modality == vision.evaluation.modality == "vision"
+    assert vision.train.render == vision.evaluation.render == vision.sft.render == "grid"
+    assert vision.objectives[0] == "grpo" and vision.seeds == (0, 1, 2)
+    assert {"gspo", "gpg", "clip_cov", "flowrl", "passk", "dmpo", "dmpo-ce"} <= set(vision.objectives)
+    for name in vision.objectives:
+        assert objectives.get(name).kind == "group"
+    assert quality.BUDGETS["vision"].fingerprint() != quality.BUDGETS["full"].fingerprint()
+    assert quality.BUDGETS["vision"].numbers()["train.modality"] == "vision"
+
+    countdown = quality.BUDGETS["countdown"].comparison
+    assert countdown.train.tasks == countdown.sft.tasks == (quality.COUNTDOWN,)
+    source = get_source(quality.COUNTDOWN)
+    item = source.items(start=0, count=1)[0]
+    assert source.prompt(item, "compact").startswith("countdown: make ")
+    assert len(source.answers(item)) >= 1

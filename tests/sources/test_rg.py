@@ -79,10 +79,33 @@ def test_dangerous_and_costly_answers_are_refused_before_the_scorer(countdown):
 
 def test_prompts(countdown):
     item = countdown.items(start=TRAIN_SEED_START, count=1)[0]
-    assert countdown.prompt(item, "compact") == item.question + "\n"
+    _, entry = countdown._entry(item.seed)
+    numbers = ", ".join(map(str, entry["metadata"]["numbers"]))
+    assert countdown.prompt(item, "compact") == f"countdown: make {entry['metadata']['target']} from {numbers}\n"
+    assert str(entry["metadata"]["target"]) in item.question and numbers in item.question
     assert countdown.prompt(item, "nl").endswith("between <answer> and </answer>.")
     with pytest.raises(DmpoError, match="unknown prompt style"):
         countdown.prompt(item, "fancy")
+
+
+def test_other_tasks_prompt_with_the_question_and_the_countdown_prompt_version_keys_the_warm_start():
+    import hashlib
+    import json
+
+    from dmpo.pipeline.settings import RECIPE_VERSION, SFTSettings
+
+    colours = ReasoningGymSource("rg:graph_color")
+    item = colours.items(start=TRAIN_SEED_START, count=1)[0]
+    assert colours.prompt(item, "compact") == item.question + "\n"
+    assert colours.prompt_version == 1
+
+    def unversioned(settings):
+        payload = json.dumps({"recipe": RECIPE_VERSION, **settings.key_fields()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    # a warm start made on countdown's old (long) compact prompt is not reused; other keys kept
+    assert SFTSettings(tasks=("rg:countdown",)).key() != unversioned(SFTSettings(tasks=("rg:countdown",)))
+    assert SFTSettings(tasks=("rg:graph_color",)).key() == unversioned(SFTSettings(tasks=("rg:graph_color",)))
 
 
 @pytest.mark.parametrize(

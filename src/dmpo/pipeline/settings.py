@@ -166,6 +166,10 @@ class SFTSettings:
         values = self.key_fields()
         if self.vision:
             values["vision_recipe"] = VISION_RECIPE_VERSION
+        prompts = {spec: version for spec in self.tasks if not is_npbench(spec)
+                   if (version := getattr(get_source(spec), "prompt_version", 1)) != 1}
+        if prompts:  # a source whose compact prompt changed: models warm-started on the old one are stale
+            values["prompt_versions"] = prompts
         payload = json.dumps({"recipe": RECIPE_VERSION, **values}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

@@ -195,9 +195,22 @@ class ReasoningGymSource:
         return [text for text in candidates if self.score(item, f"Answer: {text}").correct][:limit]
 
     # ---- prompts and scores ------------------------------------------------------------------
+    @property
+    def prompt_version(self) -> int:
+        """2 for countdown, whose compact prompt became short (cached warm starts are keyed by it)."""
+        return 2 if self.task == "countdown" else 1
+
     def prompt(self, item: Item, style: str = "compact") -> str:
+        """``compact``: the question text, except for countdown, whose compact prompt is the
+        problem alone (``countdown: make 12 from 4, 3, 1``: a tenth of the question's length,
+        for the built-in character model); ``nl``: the question and how to answer."""
         check_style(style)
         if style == "compact":
+            if self.task == "countdown" and item.seed is not None:
+                metadata = self._entry(item.seed)[1].get("metadata") or {}
+                if "target" in metadata and metadata.get("numbers"):
+                    numbers = ", ".join(str(n) for n in metadata["numbers"])
+                    return f"countdown: make {metadata['target']} from {numbers}\n"
             return f"{item.question}\n"
         return (f"{item.question}\n\nThink step by step, then give only the final answer between "
                 "<answer> and </answer>.")
