@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dmpo.evaluation.plots import (
     DM_DIAGNOSTIC_PANELS,
+    SOURCE_TRAINING_METRICS,
     TRAINING_METRICS,
     plot_dm_diagnostics,
     plot_final_bars,
@@ -44,6 +45,7 @@ from dmpo.evaluation.report import (
     paired_differences,
     text_table,
 )
+from dmpo.pipeline.sources import is_npbench
 
 if TYPE_CHECKING:
     from quality import Budget
@@ -52,10 +54,11 @@ SFT = "sft"  # the start checkpoint, evaluated without training
 BASELINE = "grpo"  # paired differences are taken against this objective
 # Logged training metrics kept in a record: the learning-curve panels and a few more.
 KEPT_HISTORY = tuple(dict.fromkeys((
-    *(key for key, _ in TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss", "step_time",
+    *(key for key, _ in TRAINING_METRICS), *(key for key, _ in SOURCE_TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss", "step_time",
     "timing/rewards",
     *(key for _, keys, _ in DM_DIAGNOSTIC_PANELS for key, _ in keys), "max_q", "max_p", "dm_lambda",
     "dm_grad_norm", "base_grad_norm", "zero_signal_frac")))
+ZERO_SIGNAL = "frac_reward_zero_std"
 # A run that logged this has the DM diagnostics (runs recorded before issue 14 have not).
 DM_MARKER = "dm_grad_share"
 PNG_DPI = 80  # with the palette, a plot stays under 100 KB
@@ -255,8 +258,14 @@ def plot_curves(records: Sequence[dict], agg: dict[str, dict], path: Path) -> Pa
                  for label in agg if label != SFT}
     steps_total = max((max(r["history"]["step"], default=0) for r in trained), default=0)
     window = max(1, steps_total // 10)
+    metrics = list(SOURCE_TRAINING_METRICS if is_sources(agg) else TRAINING_METRICS)
+    logged = {key for r in trained for key in r["history"]}
+    if trained and any(key not in logged for key, _ in metrics):  # runs recorded before a metric was kept
+        metrics = [m for m in metrics if m[0] in logged]
+        if ZERO_SIGNAL in logged:
+            metrics.insert(1, (ZERO_SIGNAL, "groups without reward spread (no GRPO signal)"))
     return plot_training_curves(
-        histories, path, smooth=window, colors=colors(list(agg)), dpi=PNG_DPI,
+        histories, path, metrics=metrics, smooth=window, colors=colors(list(agg)), dpi=PNG_DPI,
         title=f"Training curves: mean over seeds of a {window}-step moving average, band ±1 std")
 
 
@@ -346,8 +355,8 @@ def _header(budget: Budget, records: Sequence[dict], context: Context) -> list[s
         + f"; torch {info['torch']}; commit at report time {info['git_commit']}",
         f"- Start: {start}; every run starts from it.",
         f"- Budget per run: {steps}, learning rate {train.learning_rate:g} (constant after warm-up), "
-        f"completions ≤ {train.max_completion_length} tokens, tasks {', '.join(train.tasks)} "
-        f"({train.difficulty})" + (f"; prompts are `{train.render}` images with the task's question "
+        f"completions ≤ {train.max_completion_length} tokens, tasks {', '.join(train.tasks)}"
+        + (f" ({train.difficulty})" if any(is_npbench(t) for t in train.tasks) else "") + (f"; prompts are `{train.render}` images with the task's question "
                                    "(structure in the picture only)" if train.modality == "vision" else "") + ".",
         f"- Held-out set: {evaluation.count} instances per task (seeds from {evaluation.eval_seed:,}, "
         f"disjoint from training), k = {evaluation.k} samples each at temperature "

@@ -123,6 +123,10 @@ def test_sources_budget_reports_source_metrics(tmp_path):
         assert 0 <= head["accuracy"] <= head["pass@16"] <= 100 and 0 <= head["reward"] <= 1.1
         assert [item.startswith("countdown-") for item in run["eval_instances"]] == [True, True]
         assert list(run["tasks"]) == [payload["budget"]["tasks"][0]]
+        if run["objective"] != "sft":  # the source reward's curves are kept for the report
+            assert len(run["history"]["source/correct_frac"]) == 2
+            assert all(0 <= v <= 1 for v in run["history"]["source/correct_frac"])
+            assert "source/distinct_correct_answers" in run["history"]
     assert "Δ accuracy" in markdown
 
 

@@ -25,6 +25,13 @@ TRAINING_METRICS: tuple[tuple[str, str], ...] = (
     ("npbench/distinct_valid_answers", "distinct valid answers per group"),
     ("entropy", "token entropy of the policy"),
 )
+# The same panels for math and reasoning-gym tasks (the source reward's metrics).
+SOURCE_TRAINING_METRICS: tuple[tuple[str, str], ...] = (
+    ("reward", "reward (0.1·format + score)"),
+    ("source/correct_frac", "correct sampled answers"),
+    ("source/distinct_correct_answers", "distinct correct answers per group"),
+    ("entropy", "token entropy of the policy"),
+)
 
 
 def series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
