@@ -90,7 +90,7 @@ def test_sft_examples_of_a_source_are_correct_answers():
     stats = data.stats["tasks"][SMALL]
     assert stats["items"] == 6 and stats["items_with_answers"] == 6 and stats["examples"] == 18
     assert stats["distinct_answers_per_item"] >= 1
-    by_prompt = {item.question + "\n": item for item in source.items(start=SFT_SEED_START, count=6)}
+    by_prompt = {source.prompt(item): item for item in source.items(start=SFT_SEED_START, count=6)}
     for example in data.examples:
         assert example["completion"].startswith("Answer: ")
         assert source.score(by_prompt[example["prompt"]], example["completion"]).correct
