@@ -222,7 +222,7 @@ BUDGETS: dict[str, Budget] = {
         note="held-out tasks (never used for tuning): dominating_set, max_clique, feedback_vertex_set"),
     "scale": Budget("scale", comparison(PRESET_OBJECTIVES, (0, 1, 2), sft=SCALE_SFT, max_steps=200),
                     note="the full budget with a 4.2M-parameter built-in model (hidden 256, 4 layers)"),
-    # Issue 11: the tiny VLM (0.6M parameters) warm-started on grid images of the four vision tasks
+    # Issue 11: the tiny VLM (0.83M parameters) warm-started on grid images of the four vision tasks
     # (1,600 instances × 4 answers, 3 epochs; the vision demo's recipe on four tasks), then the
     # text grid's RL recipe (200 steps, G 8, 32 completions per step, lr 2e-4) on image prompts.
     "vision": Budget("vision", comparison(

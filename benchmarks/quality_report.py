@@ -54,8 +54,8 @@ SFT = "sft"  # the start checkpoint, evaluated without training
 BASELINE = "grpo"  # paired differences are taken against this objective
 # Logged training metrics kept in a record: the learning-curve panels and a few more.
 KEPT_HISTORY = tuple(dict.fromkeys((
-    *(key for key, _ in TRAINING_METRICS), *(key for key, _ in SOURCE_TRAINING_METRICS), "entropy_q", "frac_reward_zero_std", "loss", "step_time",
-    "timing/rewards",
+    *(key for key, _ in TRAINING_METRICS), *(key for key, _ in SOURCE_TRAINING_METRICS), "entropy_q",
+    "frac_reward_zero_std", "loss", "step_time", "timing/rewards",
     *(key for _, keys, _ in DM_DIAGNOSTIC_PANELS for key, _ in keys), "max_q", "max_p", "dm_lambda",
     "dm_grad_norm", "base_grad_norm", "zero_signal_frac")))
 ZERO_SIGNAL = "frac_reward_zero_std"
@@ -348,6 +348,9 @@ def _header(budget: Budget, records: Sequence[dict], context: Context) -> list[s
     else:
         start = (f"the built-in tiny model (hidden {sft.hidden_size}, {sft.num_layers} layer(s)) warm-started "
                  f"by SFT on {', '.join(sft.tasks)}")
+    difficulty = f" ({train.difficulty})" if any(is_npbench(t) for t in train.tasks) else ""
+    images = (f"; prompts are `{train.render}` images with the task's question (structure in the picture only)"
+              if train.modality == "vision" else "")
     lines = [
         f"- Command: `{context.command}`",
         f"- Date: {run_date}; machine: {info['platform']}, {info['cpu_count']} CPU cores"
@@ -355,9 +358,7 @@ def _header(budget: Budget, records: Sequence[dict], context: Context) -> list[s
         + f"; torch {info['torch']}; commit at report time {info['git_commit']}",
         f"- Start: {start}; every run starts from it.",
         f"- Budget per run: {steps}, learning rate {train.learning_rate:g} (constant after warm-up), "
-        f"completions ≤ {train.max_completion_length} tokens, tasks {', '.join(train.tasks)}"
-        + (f" ({train.difficulty})" if any(is_npbench(t) for t in train.tasks) else "") + (f"; prompts are `{train.render}` images with the task's question "
-                                   "(structure in the picture only)" if train.modality == "vision" else "") + ".",
+        f"completions ≤ {train.max_completion_length} tokens, tasks {', '.join(train.tasks)}{difficulty}{images}.",
         f"- Held-out set: {evaluation.count} instances per task (seeds from {evaluation.eval_seed:,}, "
         f"disjoint from training), k = {evaluation.k} samples each at temperature "
         f"{evaluation.temperature:g}; sampling seed = run seed.",
